@@ -1,0 +1,227 @@
+"""The MQTT bus every service talks through: paho-mqtt 2, MQTT v5.
+
+What it guarantees to services (DESIGN.md, 'MQTT contract'):
+- a retained ``status`` online/offline, with a last will for crashes;
+- subscriptions made in on_connect, so a broker restart loses none;
+- every retained message the service published is re-published after a reconnect (the
+  broker may have lost its store), with what is left of its message expiry;
+- reconnection with a bounded backoff, forever, without the service noticing.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+
+from services.core.config import MqttConfig
+from services.core.topics import Topics
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[str, bytes], None]
+Payload = str | bytes
+
+
+def utc_now_iso() -> str:
+    """ISO 8601 UTC timestamp with milliseconds, as used in every state's ``ts``."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def to_json(data: Any) -> str:
+    """Compact JSON, as published on the bus."""
+    return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+
+
+@dataclass(slots=True)
+class _Retained:
+    payload: Payload
+    expiry_s: int | None
+    published_at: float
+
+
+class Bus:
+    """One MQTT connection for one service."""
+
+    def __init__(self, config: MqttConfig, service: str, client_id: str | None = None) -> None:
+        self.config = config
+        self.topics = Topics(config.prefix, service)
+        self.connected = threading.Event()
+        self._retained: dict[str, _Retained] = {}
+        self._handlers: dict[str, Handler] = {}
+        self._connect_hooks: list[Callable[[], None]] = []
+        self._lock = threading.Lock()
+        self._was_connected = False
+        self._stopping = False
+        cid = client_id or f"enerbox-{service}-{socket.gethostname()}-{os.getpid()}"
+        client = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id=cid[:64], protocol=MQTTProtocolVersion.MQTTv5
+        )
+        client.will_set(self.topics.status, "offline", qos=1, retain=True)
+        if config.username:
+            password = config.password.get_secret_value() if config.password else None
+            client.username_pw_set(config.username, password)
+        client.reconnect_delay_set(min_delay=1, max_delay=config.reconnect_max_s)
+        # Bound what paho queues while the broker is away: retained state is re-sent from our
+        # own cache on reconnect, so only events wait in this queue.
+        client.max_queued_messages_set(1000)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        self._client = client
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Connect in the background; retries until the broker answers."""
+        self._client.connect_async(self.config.host, self.config.port, self.config.keepalive_s)
+        self._client.loop_start()
+
+    def stop(self, timeout_s: float = 2.0) -> None:
+        """Publish ``offline`` on purpose (no last will on a clean stop) and disconnect."""
+        self._stopping = True
+        if self.connected.is_set():
+            info = self._client.publish(self.topics.status, "offline", qos=1, retain=True)
+            try:
+                info.wait_for_publish(timeout_s)
+            except (RuntimeError, ValueError):
+                log.warning("service=%s could not publish offline status", self.topics.service)
+        self._client.disconnect()
+        self._client.loop_stop()
+        self.connected.clear()
+
+    def wait_connected(self, timeout_s: float) -> bool:
+        """Block until connected (used by tools and tests)."""
+        return self.connected.wait(timeout_s)
+
+    # -- publishing --------------------------------------------------------------------------
+
+    def publish(self, topic: str, payload: Payload, qos: int = 0) -> None:
+        """Non-retained message (events, raw frames)."""
+        self._client.publish(topic, payload, qos=qos, retain=False)
+
+    def publish_json(self, topic: str, data: Any, qos: int = 0) -> None:
+        """Non-retained JSON message."""
+        self.publish(topic, to_json(data), qos)
+
+    def publish_retained(self, topic: str, payload: Payload, expiry_s: int | None = None) -> None:
+        """Retained message, remembered and re-published after every reconnect."""
+        now = time.monotonic()
+        with self._lock:
+            self._retained[topic] = _Retained(payload, expiry_s, now)
+        if self.connected.is_set():
+            self._send_retained(topic, payload, expiry_s)
+
+    def publish_state(self, topic: str, data: dict[str, Any]) -> None:
+        """Retained JSON state with the configured message expiry."""
+        expiry = self.config.state_expiry_s or None
+        self.publish_retained(topic, to_json(data), expiry)
+
+    def clear_retained(self, topic: str) -> None:
+        """Remove a retained message from the broker and from the re-publish cache."""
+        with self._lock:
+            self._retained.pop(topic, None)
+        self._client.publish(topic, b"", qos=1, retain=True)
+
+    def event(self, kind: str, **data: Any) -> None:
+        """Publish a JSON event on ``<p>/<service>/events``."""
+        self.publish_json(self.topics.events, {"type": kind, "ts": utc_now_iso(), **data}, qos=1)
+
+    def _send_retained(self, topic: str, payload: Payload, expiry_s: int | None) -> None:
+        props = None
+        if expiry_s:
+            props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+            props.MessageExpiryInterval = expiry_s
+        self._client.publish(topic, payload, qos=1, retain=True, properties=props)
+
+    # -- subscribing -------------------------------------------------------------------------
+
+    def subscribe(self, topic_filter: str, handler: Handler) -> None:
+        """Call ``handler(topic, payload)`` for every message on the filter, across reconnects."""
+
+        def dispatch(_client: mqtt.Client, _userdata: Any, msg: mqtt.MQTTMessage) -> None:
+            try:
+                handler(msg.topic, bytes(msg.payload))
+            except Exception:
+                # A bad message must never kill paho's network thread.
+                log.exception("handler failed topic=%s", msg.topic)
+
+        with self._lock:
+            self._handlers[topic_filter] = handler
+        self._client.message_callback_add(topic_filter, dispatch)
+        if self.connected.is_set():
+            self._client.subscribe(topic_filter, qos=1)
+
+    def on_connected(self, hook: Callable[[], None]) -> None:
+        """Run ``hook`` after every (re)connection, once subscriptions and state are back."""
+        self._connect_hooks.append(hook)
+
+    # -- paho callbacks (network thread) -----------------------------------------------------
+
+    def _on_connect(
+        self,
+        client: mqtt.Client,
+        _userdata: Any,
+        _flags: mqtt.ConnectFlags,
+        reason: ReasonCode,
+        _props: Properties | None,
+    ) -> None:
+        if reason.is_failure:
+            log.error("service=%s broker refused connection: %s", self.topics.service, reason)
+            return
+        log.info(
+            "service=%s %s to mqtt %s:%s",
+            self.topics.service,
+            "reconnected" if self._was_connected else "connected",
+            self.config.host,
+            self.config.port,
+        )
+        self._was_connected = True
+        client.publish(self.topics.status, "online", qos=1, retain=True)
+        with self._lock:
+            filters = list(self._handlers)
+            retained = list(self._retained.items())
+        for topic_filter in filters:
+            client.subscribe(topic_filter, qos=1)
+        now = time.monotonic()
+        for topic, item in retained:
+            expiry = item.expiry_s
+            if expiry:
+                left = expiry - int(now - item.published_at)
+                if left <= 0:
+                    continue  # expired on the broker too; don't resurrect it
+                expiry = left
+            self._send_retained(topic, item.payload, expiry)
+        self.connected.set()
+        for hook in self._connect_hooks:
+            try:
+                hook()
+            except Exception:
+                log.exception("on_connected hook failed")
+
+    def _on_disconnect(
+        self,
+        _client: mqtt.Client,
+        _userdata: Any,
+        _flags: mqtt.DisconnectFlags,
+        reason: ReasonCode,
+        _props: Properties | None,
+    ) -> None:
+        was = self.connected.is_set()
+        self.connected.clear()
+        if was and not self._stopping:
+            log.warning(
+                "service=%s lost mqtt connection (%s); reconnecting", self.topics.service, reason
+            )

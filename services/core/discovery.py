@@ -1,0 +1,93 @@
+"""Home Assistant MQTT device-based discovery (one message per device, many components)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from services import __version__
+from services.core.fields import FieldSpec
+from services.core.topics import Topics, discovery_topic, slug
+
+ORIGIN = {
+    "name": "enerbox",
+    "sw_version": __version__,
+    "support_url": "https://github.com/enerbox/enerbox",
+}
+
+
+def _component(
+    spec: FieldSpec, uid: str, name: str, topic: str, template: str | None
+) -> dict[str, Any]:
+    comp: dict[str, Any] = {
+        "platform": spec.component,
+        "unique_id": uid,
+        "name": name,
+        "state_topic": topic,
+    }
+    if template:
+        comp["value_template"] = template
+    if spec.component == "binary_sensor":
+        comp["payload_on"] = "true"
+        comp["payload_off"] = "false"
+    for key in ("unit", "device_class", "state_class", "entity_category", "icon"):
+        value = getattr(spec, key)
+        if value is not None:
+            comp["unit_of_measurement" if key == "unit" else key] = value
+    if spec.options is not None:
+        comp["device_class"] = "enum"
+        comp["options"] = list(spec.options)
+    if not spec.enabled:
+        comp["enabled_by_default"] = False
+    return comp
+
+
+def components(
+    topics: Topics, device: str, specs: Iterable[FieldSpec], reading: Mapping[str, Any]
+) -> dict[str, dict[str, Any]]:
+    """HA components for the fields present in a reading (lists and objects fan out)."""
+    base_uid = slug(f"{topics.prefix}_{topics.service}_{device}").replace("-", "_")
+    comps: dict[str, dict[str, Any]] = {}
+    for spec in specs:
+        if not spec.discover or spec.key not in reading:
+            continue
+        topic = topics.device(device, spec.key)
+        value = reading[spec.key]
+        if spec.mapping and isinstance(value, Mapping):
+            for sub in value:
+                uid = f"{base_uid}_{spec.key}_{slug(sub).replace('-', '_')}"
+                template = f"{{{{ value_json[{sub!r}] }}}}"
+                comps[uid] = _component(spec, uid, f"{spec.name} {sub}", topic, template)
+        elif spec.item_names is not None and isinstance(value, list):
+            for i in range(len(value)):
+                uid = f"{base_uid}_{spec.key}_{i + 1}"
+                name = f"{spec.name} {spec.item_names[i]}" if len(value) > 1 else spec.name
+                comps[uid] = _component(spec, uid, name, topic, f"{{{{ value_json[{i}] }}}}")
+        else:
+            uid = f"{base_uid}_{spec.key}"
+            comps[uid] = _component(spec, uid, spec.name, topic, None)
+    return comps
+
+
+def device_config(
+    *,
+    topics: Topics,
+    device: str,
+    device_info: Mapping[str, Any],
+    comps: dict[str, dict[str, Any]],
+    discovery_prefix: str = "homeassistant",
+) -> tuple[str, dict[str, Any]]:
+    """(topic, payload) of a device-based discovery message."""
+    object_id = slug(f"{topics.prefix}_{topics.service}_{device}").replace("-", "_")
+    payload = {
+        "device": {"identifiers": [object_id], **device_info},
+        "origin": ORIGIN,
+        "availability": [
+            {"topic": topics.status},
+            {"topic": topics.availability(device)},
+        ],
+        "availability_mode": "all",
+        "qos": 1,
+        "components": comps,
+    }
+    return discovery_topic(discovery_prefix, object_id), payload

@@ -1,0 +1,40 @@
+"""The services enerbox knows: name -> where its config section and runner live.
+
+Core never imports a service at module level; it looks them up here, lazily, so one broken
+or absent service never stops another from starting.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ServiceEntry:
+    """Where a service's config model and service class are."""
+
+    name: str
+    config: str  # "module:ClassName" of its pydantic section
+    service: str  # "module:ClassName" of its Service subclass
+    description: str
+
+
+SERVICES: dict[str, ServiceEntry] = {
+    entry.name: entry
+    for entry in (
+        ServiceEntry(
+            "teleinfo",
+            "services.teleinfo.config:TeleinfoConfig",
+            "services.teleinfo.service:TeleinfoService",
+            "Linky TIC reader (historique and standard modes)",
+        ),
+    )
+}
+
+
+def load(ref: str) -> Any:
+    """Import 'module:attribute'."""
+    module, _, attr = ref.partition(":")
+    return getattr(importlib.import_module(module), attr)
