@@ -142,8 +142,8 @@ def _historique(frame: Frame, out: dict[str, Any]) -> None:
     if ptec is not None:
         out["tariff_label"] = ptec.rstrip(".")
         out["tariff_period"] = _PTEC.get(ptec, ptec.rstrip(".").lower())
-        if ptec[3:] in ("JB", "JW", "JR"):
-            out["tempo_today"] = _COLOURS[("JB", "JW", "JR").index(ptec[3:])]
+        if ptec[2:] in ("JB", "JW", "JR"):
+            out["tempo_today"] = _COLOURS[("JB", "JW", "JR").index(ptec[2:])]
     for label, key in (("ISOUSC", "subscribed_current_a"), ("PAPP", "apparent_power_va")):
         value = _int(frame, label)
         if value is not None:

@@ -114,7 +114,8 @@ def parse_group(piece: bytes, mode: Mode) -> _GroupResult:
     if n < 5 or n > MAX_GROUP_LEN or piece[-1] != CR:
         return _MALFORMED
     raw = piece[:-1]
-    if b"\r" in raw:
+    # 7E1 leaves bit 7 clear; a byte with it set is line noise the checksum (mod 64) can't see.
+    if b"\r" in raw or not raw.isascii():
         return _MALFORMED
     if raw[-2] != mode.separator:
         return _MALFORMED

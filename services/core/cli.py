@@ -1,0 +1,97 @@
+"""The `enerbox` command: run, decode, config check, sim."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from contextlib import ExitStack
+from pathlib import Path
+from typing import IO
+
+from services.core.config import ConfigError, config_path, load_config
+from services.core.registry import SERVICES
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="enerbox", description="enerbox home energy box")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run a service, or 'all' of them in one process")
+    run.add_argument("name", choices=[*SERVICES, "all"])
+    run.add_argument("--config", help="configuration file (default: $ENERBOX_CONFIG)")
+
+    decode = sub.add_parser("decode", help="decode a raw capture to JSON lines")
+    decode.add_argument("protocol", choices=["teleinfo"])
+    decode.add_argument("file", help="capture file, bytes as read from the port; '-' = stdin")
+    decode.add_argument("--mode", choices=["historique", "standard"], help="TIC mode (auto)")
+
+    config = sub.add_parser("config", help="configuration tools")
+    config_sub = config.add_subparsers(dest="config_command", required=True)
+    check = config_sub.add_parser("check", help="validate a configuration file")
+    check.add_argument("file", nargs="?", help="file to check (default: $ENERBOX_CONFIG)")
+
+    sub.add_parser("sim", help="device simulators (see 'enerbox sim -h')", add_help=False)
+    return parser
+
+
+def _decode(args: argparse.Namespace) -> int:
+    from services.teleinfo.decode import decode_stream
+    from services.teleinfo.protocol import Mode
+
+    with ExitStack() as stack:
+        source: IO[bytes]
+        if args.file == "-":
+            source = sys.stdin.buffer
+        else:
+            try:
+                source = stack.enter_context(Path(args.file).open("rb"))
+            except OSError as exc:
+                print(f"enerbox decode: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
+                return 2
+        mode = Mode(args.mode) if args.mode else None
+        try:
+            summary = decode_stream(source, sys.stdout, mode)
+        except BrokenPipeError:  # `enerbox decode ... | head`: the reader has seen enough
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silence the flush at exit
+            return 0
+        except OSError as exc:
+            print(f"enerbox decode: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
+            return 2
+    sys.stdout.flush()
+    print(json.dumps(summary), file=sys.stderr)
+    return 0
+
+
+def _config_check(args: argparse.Namespace) -> int:
+    path = config_path(args.file)
+    try:
+        load_config(path, required=True)
+    except ConfigError as exc:
+        print(exc.report(), file=sys.stderr)
+        return 1
+    print(f"{path}: OK")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `enerbox` console script."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["sim"]:
+        from services.sim.cli import main as sim_main
+
+        return sim_main(argv[1:])
+    args = _parser().parse_args(argv)
+    if args.command == "run":
+        from services.core.service import run
+
+        names = list(SERVICES) if args.name == "all" else [args.name]
+        return run(names, args.config)
+    if args.command == "decode":
+        return _decode(args)
+    return _config_check(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
