@@ -12,7 +12,15 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, create_model
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    create_model,
+    field_validator,
+)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from services.core.registry import SERVICES, load
@@ -79,9 +87,13 @@ class MqttConfig(Section):
         "(0 = never expires).",
     )
 
+    @field_validator("prefix")
+    @classmethod
+    def _prefix_levels(cls, value: str) -> str:
+        return check_prefix(value)
+
     def model_post_init(self, _context: Any) -> None:
-        """Check the prefix and resolve the password file."""
-        check_prefix(self.prefix)
+        """Resolve the password file."""
         secret = read_secret(self.password, self.password_file, "mqtt.password")
         object.__setattr__(self, "password", secret)
 

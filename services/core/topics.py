@@ -26,7 +26,7 @@ def check_prefix(prefix: str) -> str:
     """Validate a topic prefix such as 'enerbox' or 'enerbox/site-42'."""
     levels = prefix.split("/")
     for level in levels:
-        if not level or level != slug(level):
+        if not level or not _NOT_SLUG.sub("", level) == level or level.strip("-") != level:
             raise ValueError(
                 f"{prefix!r}: each level must be a non-empty slug (a-z, 0-9, '-', '_'), "
                 f"got {level!r}"

@@ -1,0 +1,123 @@
+"""The MQTT bus against a real mosquitto: status and last will, expiry, broker restarts."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+
+import paho.mqtt.publish as publish
+
+from services.core.bus import Bus
+from services.core.config import MqttConfig
+from tests.conftest import Broker, Watcher
+
+
+def make_bus(broker: Broker, prefix: str, **extra: object) -> Bus:
+    config = MqttConfig(host=broker.host, port=broker.port, prefix=prefix, **extra)  # type: ignore[arg-type]
+    return Bus(config, "demo")
+
+
+def test_status_online_then_offline_on_clean_stop(
+    broker: Broker, prefix: str, watch: Callable[[str], Watcher]
+) -> None:
+    w = watch(f"{prefix}/#")
+    bus = make_bus(broker, prefix)
+    bus.start()
+    assert bus.wait_connected(10)
+    msg = w.payload(f"{prefix}/demo/status", b"online")
+    bus.stop()
+    w.payload(f"{prefix}/demo/status", b"offline", after=w.messages.index(msg) + 1)
+
+
+def test_last_will_on_crash(broker: Broker, prefix: str, watch: Callable[[str], Watcher]) -> None:
+    w = watch(f"{prefix}/#")
+    code = (
+        "import time\nfrom services.core.bus import Bus\nfrom services.core.config import MqttConfig\n"
+        f"b = Bus(MqttConfig(host={broker.host!r}, port={broker.port}, prefix={prefix!r},"
+        " keepalive_s=5), 'demo')\nb.start()\ntime.sleep(60)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code])
+    try:
+        w.payload(f"{prefix}/demo/status", b"online")
+        proc.kill()  # no clean stop: the broker must send the will
+        proc.wait()
+        w.payload(f"{prefix}/demo/status", b"offline", timeout=20)
+    finally:
+        proc.kill()
+
+
+def test_state_is_retained_with_expiry(
+    broker: Broker, prefix: str, watch: Callable[[str], Watcher]
+) -> None:
+    bus = make_bus(broker, prefix, state_expiry_s=120)
+    bus.start()
+    try:
+        assert bus.wait_connected(10)
+        bus.publish_state(f"{prefix}/demo/dev/state", {"power_w": 12})
+        time.sleep(0.3)
+        late = watch(f"{prefix}/demo/dev/state")  # subscribes after: gets the retained copy
+        msg = late.topic(f"{prefix}/demo/dev/state")
+        assert msg.retain and msg.payload == b'{"power_w":12}'
+        assert msg.expiry is not None and 100 < msg.expiry <= 120
+    finally:
+        bus.stop()
+
+
+def test_broker_restart_resubscribes_and_republishes(
+    broker: Broker, prefix: str, watch: Callable[[str], Watcher]
+) -> None:
+    got: list[bytes] = []
+    received = threading.Event()
+    bus = make_bus(broker, prefix)
+
+    def handler(_topic: str, payload: bytes) -> None:
+        got.append(payload)
+        received.set()
+
+    bus.subscribe(f"{prefix}/demo/cmd", handler)
+    bus.start()
+    try:
+        assert bus.wait_connected(10)
+        bus.publish_retained(f"{prefix}/demo/dev/availability", "online")
+        broker.stop()  # persistence is off: the broker forgets every retained message
+        time.sleep(1.0)
+        assert not bus.connected.is_set()
+        restarted = time.monotonic()
+        broker.start()
+        assert bus.wait_connected(10)
+        took = time.monotonic() - restarted
+        assert took < 10, took
+        late = watch(f"{prefix}/demo/#")
+        late.payload(f"{prefix}/demo/dev/availability", b"online")
+        late.payload(f"{prefix}/demo/status", b"online")
+        publish.single(f"{prefix}/demo/cmd", "ping", hostname=broker.host, port=broker.port)
+        assert received.wait(10) and got == [b"ping"]
+    finally:
+        bus.stop()
+
+
+def test_a_failing_handler_does_not_kill_the_connection(broker: Broker, prefix: str) -> None:
+    calls: list[bytes] = []
+
+    def handler(_topic: str, payload: bytes) -> None:
+        calls.append(payload)
+        if payload == b"bad":
+            raise ValueError("boom")
+
+    bus = make_bus(broker, prefix)
+    bus.subscribe(f"{prefix}/demo/cmd", handler)
+    bus.start()
+    try:
+        assert bus.wait_connected(10)
+        for payload in ("bad", "good"):
+            publish.single(f"{prefix}/demo/cmd", payload, hostname=broker.host, port=broker.port)
+        deadline = time.monotonic() + 10
+        while calls != [b"bad", b"good"] and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert calls == [b"bad", b"good"]
+        assert bus.connected.is_set()
+    finally:
+        bus.stop()
