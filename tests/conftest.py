@@ -181,7 +181,7 @@ def watch(broker: Broker) -> Iterator[Callable[[str], Watcher]]:
             props = getattr(msg, "properties", None)
             expiry = getattr(props, "MessageExpiryInterval", None) if props else None
             with watcher.lock:
-                watcher.messages.append(Message(msg.topic, msg.payload, msg.retain, expiry))
+                watcher.messages.append(Message(msg.topic, bytes(msg.payload), msg.retain, expiry))
 
         def on_connect(c: mqtt.Client, *_args: object) -> None:
             c.subscribe(topic_filter, qos=1)

@@ -54,7 +54,7 @@ def _decode(args: argparse.Namespace) -> int:
         try:
             summary = decode_stream(source, sys.stdout, mode)
         except BrokenPipeError:  # `enerbox decode ... | head`: the reader has seen enough
-            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silence the flush at exit
+            sys.stdout = Path(os.devnull).open("w")  # noqa: SIM115 - silence the flush at exit
             return 0
         except OSError as exc:
             print(f"enerbox decode: cannot read {args.file}: {exc.strerror}", file=sys.stderr)

@@ -1,11 +1,15 @@
 """Settings: one YAML file, ENERBOX_<SECTION>__<KEY> overrides, secrets from env or files.
 
+Each section is a pydantic model (the schema is the documentation: descriptions, defaults,
+units in key names).
+
 An invalid configuration raises ConfigError listing every problem by key, with the value
 found and what was expected; services print it and stop instead of starting half-configured.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -21,7 +25,6 @@ from pydantic import (
     create_model,
     field_validator,
 )
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from services.core.registry import SERVICES, load
 from services.core.topics import check_prefix
@@ -126,26 +129,48 @@ def _section_fields() -> dict[str, Any]:
     return fields
 
 
-class _Root(BaseSettings):
-    model_config = SettingsConfigDict(
-        env_prefix=ENV_PREFIX,
-        env_nested_delimiter="__",
-        extra="forbid",
-        frozen=True,
-        case_sensitive=False,
-    )
+class _Root(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # Environment first: it overrides the YAML file, which arrives as init arguments.
-        return (env_settings, init_settings)
+
+def env_overrides(env: Mapping[str, str]) -> dict[str, Any]:
+    """ENERBOX_<SECTION>__<KEY>[__<SUBKEY>...] variables as a nested mapping.
+
+    Values starting with '[' or '{' are JSON (lists of meters, ...); the rest stay strings
+    and pydantic converts them ('1883' -> 1883, 'true' -> True). Written here rather than
+    taken from pydantic-settings, whose import alone costs 5 MB of RSS on a Pi Zero.
+    """
+    tree: dict[str, Any] = {}
+    for name, raw in env.items():
+        if not name.startswith(ENV_PREFIX) or "__" not in name:
+            continue
+        path = name[len(ENV_PREFIX) :].lower().split("__")
+        value: Any = raw
+        if raw.lstrip()[:1] in ("[", "{"):
+            try:
+                value = json.loads(raw)
+            except json.JSONDecodeError as exc:
+                raise ConfigError(name, [f"{name}: not valid JSON ({exc.msg})"]) from exc
+        node = tree
+        for part in path[:-1]:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                break
+            node = child
+        else:
+            node[path[-1]] = value
+    return tree
+
+
+def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    """Deep merge: ``over`` wins, mappings are merged key by key."""
+    merged = dict(base)
+    for key, value in over.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
 
 
 _ROOT: type[_Root] | None = None
@@ -188,11 +213,15 @@ def _read_yaml(path: Path, required: bool) -> dict[str, Any]:
 
 
 def _env_name(loc: tuple[int | str, ...], env: Mapping[str, str]) -> str | None:
-    """The ENERBOX_ variable that set this location, if one did."""
+    """The ENERBOX_ variable that set this location (or a key under it), if one did."""
     for depth in range(len(loc), 0, -1):
         name = ENV_PREFIX + "__".join(str(p) for p in loc[:depth]).upper()
         if name in env:
             return name
+        if depth == len(loc):
+            under = sorted(n for n in env if n.upper().startswith(name + "__"))
+            if under:
+                return under[0]
     return None
 
 
@@ -219,6 +248,6 @@ def load_config(path: str | Path | None = None, required: bool = False) -> Any:
     data = _read_yaml(file, required or path is not None)
     model = root_model()
     try:
-        return model(**data)
+        return model.model_validate(_merge(data, env_overrides(os.environ)))
     except ValidationError as exc:
         raise ConfigError(str(file), _describe(exc, os.environ, list(model.model_fields))) from None

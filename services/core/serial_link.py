@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,14 +38,17 @@ class SerialLink:
         port: str,
         settings: LineSettings,
         stop: threading.Event,
+        *,
         reconnect_max_s: float = 30.0,
         context: str = "",
+        on_error: Callable[[str], None] | None = None,
     ) -> None:
         self.port = port
         self.settings = settings
         self.stop = stop
         self.reconnect_max_s = reconnect_max_s
         self.context = context or f"port={port}"
+        self.on_error = on_error  # called once per new error, e.g. to publish diagnostics
         self.last_error: str | None = None
         self.opens = 0
         self._serial: Any = None
@@ -73,7 +77,9 @@ class SerialLink:
             error = f"cannot open {self.port}: {_reason(exc)}"
             if error != self.last_error:
                 log.error("%s %s (retrying)", self.context, error)
-            self.last_error = error
+                self.last_error = error
+                if self.on_error is not None:
+                    self.on_error(error)
             return False
         self._serial = ser
         self.opens += 1

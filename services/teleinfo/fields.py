@@ -102,20 +102,24 @@ _STD_CALENDARS: dict[str, tuple[str, tuple[str, ...]]] = {
     "PRODUCTEUR": ("producer", ()),
 }
 _EASF = tuple(f"EASF{i:02d}" for i in range(1, 11))
+_PHASE_LABELS = {p: (f"{p}1", f"{p}2", f"{p}3") for p in ("IINST", "SINSTS", "IRMS", "URMS")}
+_STD_NUMBERS = (
+    ("PREF", "subscribed_power_kva"), ("PCOUP", "cutoff_power_kva"),
+    ("SINSTS", "apparent_power_va"), ("SINSTI", "injected_power_va"),
+    ("EAST", "energy_import_wh"), ("EAIT", "energy_export_wh"),
+)
 _STGE_COLOUR = (None, "blue", "white", "red")
 
 
 def _int(frame: Frame, label: str) -> int | None:
     group = frame.groups.get(label)
-    if group is None:
-        return None
-    value = group.value
-    return int(value) if value.isdecimal() and value.isascii() else None
+    return None if group is None else group.number
 
 
 def _phases(frame: Frame, prefix: str) -> list[int] | None:
     """[X1] or [X1, X2, X3]; None when a three-phase list would have a hole."""
-    values = [_int(frame, f"{prefix}{i}") for i in (1, 2, 3)]
+    get = frame.groups.get
+    values = [None if (grp := get(lab)) is None else grp.number for lab in _PHASE_LABELS[prefix]]
     if values[1] is None and values[2] is None:
         return None if values[0] is None else [values[0]]
     if None in values:
@@ -199,14 +203,11 @@ def _standard(frame: Frame, out: dict[str, Any]) -> None:
             out["tariff_period"] = names[ntarf - 1]
         elif ngtf is not None:
             out["tariff_period"] = f"easf{ntarf:02d}"
-    for label, key in (
-        ("PREF", "subscribed_power_kva"), ("PCOUP", "cutoff_power_kva"),
-        ("SINSTS", "apparent_power_va"), ("SINSTI", "injected_power_va"),
-        ("EAST", "energy_import_wh"), ("EAIT", "energy_export_wh"),
-    ):
-        value = _int(frame, label)
-        if value is not None:
-            out[key] = value
+    get = g.get
+    for label, key in _STD_NUMBERS:
+        grp = get(label)
+        if grp is not None and grp.number is not None:
+            out[key] = grp.number
     for prefix, key in (("SINSTS", "apparent_power_phase_va"), ("IRMS", "current_a"),
                         ("URMS", "voltage_v")):
         values = _phases(frame, prefix)
@@ -214,10 +215,10 @@ def _standard(frame: Frame, out: dict[str, Any]) -> None:
             out[key] = values
     if ngtf is not None:
         by_index: dict[str, int] = {}
-        for i, label in enumerate(_EASF):
-            value = _int(frame, label)
-            if value is None:
+        for i, grp in enumerate(map(get, _EASF)):
+            if grp is None or grp.number is None:
                 continue
+            value, label = grp.number, grp.label
             if names is not None and i < len(names):
                 by_index[names[i]] = value
             elif names is None and (value or ntarf == i + 1):

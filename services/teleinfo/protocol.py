@@ -12,6 +12,7 @@ import enum
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 STX, ETX, EOT, LF, CR, SP, HT = 0x02, 0x03, 0x04, 0x0A, 0x0D, 0x20, 0x09
 _STX_B, _ETX_B, _EOT_B = b"\x02", b"\x03", b"\x04"
@@ -46,13 +47,16 @@ def checksum(span: bytes) -> int:
     return (sum(span) & 0x3F) + 0x20
 
 
-@dataclass(frozen=True, slots=True)
-class Group:
-    """One valid information group."""
+class Group(NamedTuple):
+    """One valid information group; ``number`` is its value as an integer when it is one.
+
+    A NamedTuple, not a dataclass: frames compare and count groups in C.
+    """
 
     label: str
     value: str
     horodate: str | None = None
+    number: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,23 +88,22 @@ _GroupResult = Group | object
 
 
 class GroupCache:
-    """Bounded memo from a group's bytes to its parse result; cleared when full."""
+    """Bounded memo from a group's bytes to its parse result, one table per mode."""
 
-    __slots__ = ("_data", "max_entries")
+    __slots__ = ("max_entries", "tables")
 
     def __init__(self, max_entries: int = 2048) -> None:
-        self._data: dict[tuple[bytes, Mode], _GroupResult] = {}
+        self.tables: dict[Mode, dict[bytes, _GroupResult]] = {m: {} for m in Mode}
         self.max_entries = max_entries
 
-    def get(self, raw: bytes, mode: Mode) -> _GroupResult:
-        """Parse result of a group (bytes after its LF), from the cache when seen."""
-        key = (raw, mode)
-        result = self._data.get(key)
-        if result is None:
-            result = parse_group(raw, mode)
-            if len(self._data) >= self.max_entries:
-                self._data.clear()
-            self._data[key] = result
+    def miss(self, raw: bytes, mode: Mode) -> _GroupResult:
+        """Parse a group not in the table, and remember it (the table is cleared when full)."""
+        result = parse_group(raw, mode)
+        if self.max_entries:
+            table = self.tables[mode]
+            if len(table) >= self.max_entries:
+                table.clear()
+            table[raw] = result
         return result
 
 
@@ -141,10 +144,12 @@ def parse_group(piece: bytes, mode: Mode) -> _GroupResult:
     # a C-speed byte sum.
     if ((zlib.adler32(span) - 1) & 0x3F) + 0x20 != raw[-1]:
         return _INVALID
+    value = value_b.decode("latin-1")
     return Group(
         label_b.decode("latin-1"),
-        value_b.decode("latin-1"),
+        value,
         None if horodate_b is None else horodate_b.decode("latin-1"),
+        int(value) if value.isdecimal() else None,  # ASCII-only here, so int() agrees
     )
 
 
@@ -242,28 +247,30 @@ class Decoder:
     def parse_body(self, body: bytes) -> Frame:
         """Parse the bytes between STX and ETX into a Frame."""
         mode = self.mode or detect_mode(body)
-        groups: dict[str, Group] = {}
-        valid = invalid = malformed = 0
-        rejected: list[bytes] = []
-        get = self._cache.get
         # A group runs from an LF to the next CR. Splitting on LF (not CR LF) means a CR that
         # noise turned into another byte costs only the group it ended: the next LF still
         # starts a fresh group.
         pieces = body.split(b"\n")
-        if pieces[0]:
-            malformed += 1
-            rejected.append(pieces[0])
-        for piece in pieces[1:]:
-            result = get(piece, mode)
-            if result.__class__ is Group:
-                groups[result.label] = result
-                valid += 1
-            else:
-                if result is _INVALID:
-                    invalid += 1
-                else:
-                    malformed += 1
-                rejected.append(piece)
+        head = pieces.pop(0)
+        table = self._cache.tables[mode]
+        results = list(map(table.get, pieces))  # the memo lookup, at C speed
+        if None in results:
+            miss = self._cache.miss
+            results = [
+                miss(p, mode) if r is None else r for p, r in zip(pieces, results, strict=True)
+            ]
+        groups: dict[str, Group] = {r.label: r for r in results if r.__class__ is Group}
+        invalid = results.count(_INVALID)
+        malformed = results.count(_MALFORMED)
+        valid = len(results) - invalid - malformed
+        rejected: tuple[bytes, ...] = ()
+        if invalid or malformed or head:
+            rejected = tuple(
+                p for p, r in zip(pieces, results, strict=True) if r.__class__ is not Group
+            )
+            if head:  # bytes between STX and the first LF
+                malformed += 1
+                rejected = (head, *rejected)
         stats = self.stats
         stats.frames += 1
         stats.groups_valid += valid
@@ -271,7 +278,7 @@ class Decoder:
         stats.groups_malformed += malformed
         if not invalid and not malformed:
             stats.frames_valid += 1
-        return Frame(mode, groups, invalid, malformed, tuple(rejected))
+        return Frame(mode, groups, invalid, malformed, rejected)
 
 
 def encode_group(label: str, value: str, mode: Mode, horodate: str | None = None) -> bytes:

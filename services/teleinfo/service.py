@@ -42,8 +42,10 @@ class MeterReader(threading.Thread):
         self.mode = self.configured_mode
         first = self.mode or Mode.HISTORIQUE
         self.link = SerialLink(
-            meter.port, line_settings(first), self.stop_event, self.cfg.reconnect_max_s,
-            f"service=teleinfo device={meter.id} port={meter.port}",
+            meter.port, line_settings(first), self.stop_event,
+            reconnect_max_s=self.cfg.reconnect_max_s,
+            context=f"service=teleinfo device={meter.id} port={meter.port}",
+            on_error=self._port_error,
         )
         self.decoder = Decoder(self.mode)
         self.online: bool | None = None
@@ -156,6 +158,10 @@ class MeterReader(threading.Thread):
         if self.cfg.publish_raw:
             self.bus.publish(topics.device(self.device, "raw"), to_json(raw_labels(frame)))
         self._maybe_discover(reading)
+
+    def _port_error(self, error: str) -> None:
+        self.bus.event("port_error", device=self.device, error=error)
+        self._publish_diagnostics()
 
     def _set_online(self, online: bool, reason: str | None) -> None:
         if online == self.online:

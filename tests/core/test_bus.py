@@ -8,7 +8,7 @@ import threading
 import time
 from collections.abc import Callable
 
-import paho.mqtt.publish as publish
+from paho.mqtt import publish
 
 from services.core.bus import Bus
 from services.core.config import MqttConfig
@@ -16,7 +16,7 @@ from tests.conftest import Broker, Watcher
 
 
 def make_bus(broker: Broker, prefix: str, **extra: object) -> Bus:
-    config = MqttConfig(host=broker.host, port=broker.port, prefix=prefix, **extra)  # type: ignore[arg-type]
+    config = MqttConfig(host=broker.host, port=broker.port, prefix=prefix, **extra)
     return Bus(config, "demo")
 
 
@@ -35,7 +35,8 @@ def test_status_online_then_offline_on_clean_stop(
 def test_last_will_on_crash(broker: Broker, prefix: str, watch: Callable[[str], Watcher]) -> None:
     w = watch(f"{prefix}/#")
     code = (
-        "import time\nfrom services.core.bus import Bus\nfrom services.core.config import MqttConfig\n"
+        "import time\nfrom services.core.bus import Bus\n"
+        "from services.core.config import MqttConfig\n"
         f"b = Bus(MqttConfig(host={broker.host!r}, port={broker.port}, prefix={prefix!r},"
         " keepalive_s=5), 'demo')\nb.start()\ntime.sleep(60)\n"
     )

@@ -36,7 +36,10 @@ def test_errors_name_key_value_and_expectation(tmp_path: Path) -> None:
         load_config(path)
     problems = "\n".join(err.value.problems)
     assert "mqtt.port = 70000: Input should be less than or equal to 65535" in problems
-    assert "teleinfo.meters.0.mode = 'turbo': Input should be 'auto', 'historique' or 'standard'" in problems
+    assert (
+        "teleinfo.meters.0.mode = 'turbo': Input should be 'auto', 'historique' or 'standard'"
+        in problems
+    )
     assert "teleinfo.meters.0.id = 'Mon Linky': must be a slug such as 'mon-linky'" in problems
     assert "teleinfo.offline_after_s = 'nope'" in problems
 
@@ -88,7 +91,7 @@ def test_secret_from_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
 
 def test_unreadable_secret_file_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ENERBOX_MQTT__PASSWORD_FILE", str(tmp_path / "nope"))
-    with pytest.raises(ConfigError, match="cannot read mqtt.password from"):
+    with pytest.raises(ConfigError, match=r"cannot read mqtt\.password from"):
         load_config(write(tmp_path, ""))
 
 
@@ -106,3 +109,18 @@ def test_config_check_command(tmp_path: Path) -> None:
     ok = subprocess.run([*cmd, str(ROOT / "config" / "enerbox.yaml")], capture_output=True,
                         text=True, check=False)
     assert ok.returncode == 0, ok.stderr
+
+
+def test_bad_json_in_environment_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ENERBOX_TELEINFO__METERS", '[{"id": "linky",}]')
+    with pytest.raises(ConfigError, match="ENERBOX_TELEINFO__METERS: not valid JSON"):
+        load_config(write(tmp_path, ""))
+
+
+def test_unknown_section_from_environment_is_an_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ENERBOX_TELEINFOO__PORT", "/dev/ttyUSB0")
+    with pytest.raises(ConfigError) as err:
+        load_config(write(tmp_path, ""))
+    assert any("teleinfoo" in p and "ENERBOX_TELEINFOO__PORT" in p for p in err.value.problems)

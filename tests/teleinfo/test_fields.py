@@ -22,7 +22,7 @@ def one(name: str) -> dict[str, Any]:
 
 def build(mode: Mode, *groups: tuple[str, str] | tuple[str, str, str]) -> dict[str, Any]:
     wire = [
-        encode_group(g[0], g[-1], mode, g[1] if len(g) == 3 else None)  # type: ignore[misc]
+        encode_group(g[0], g[-1], mode, g[1] if len(g) == 3 else None)
         for g in groups
     ]
     (frame,) = frames_of(encode_frame(wire))

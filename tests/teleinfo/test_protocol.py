@@ -144,7 +144,7 @@ def test_buffer_is_bounded_without_etx() -> None:
     decoder = Decoder()
     for _ in range(100):
         list(decoder.feed(b"\x02" + b"A" * 1000))
-    assert len(decoder._buf) <= 5000  # noqa: SLF001 - the bound is the point of the test
+    assert len(decoder._buf) <= 5000
     assert decoder.stats.frames_oversized > 0
 
 
@@ -186,7 +186,9 @@ def test_tic_like_noise_never_emits_a_bad_group(data: bytes) -> None:
 
 @settings(max_examples=300, deadline=None)
 @given(
-    st.sampled_from(["hist_mono_tempo_pyteleinfo.bin", "std_tri_producer_tempo_openhab_rebuilt.bin"]),
+    st.sampled_from(
+        ["hist_mono_tempo_pyteleinfo.bin", "std_tri_producer_tempo_openhab_rebuilt.bin"]
+    ),
     st.integers(min_value=0),
     st.integers(0, 5),
 )

@@ -1,0 +1,143 @@
+"""`enerbox sim stack` (what `make run` runs): broker, simulators and services, together.
+
+Every process is started in its own process group and stopped on Ctrl-C or SIGTERM, so
+nothing is left running. The services get the example configuration
+(config/enerbox.yaml) with only their device paths and broker port pointed at the
+simulators through ENERBOX_* variables, the same mechanism docker-compose uses.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+
+RUN_DIR = Path("run")
+
+
+@dataclass
+class Stack:
+    """The processes of one `make run`."""
+
+    run_dir: Path
+    port: int
+    procs: list[tuple[str, subprocess.Popen[bytes]]] = field(default_factory=list)
+
+    def spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> None:
+        """Start a child in its own session; its output goes to run/<name>.log."""
+        log = (self.run_dir / f"{name}.log").open("ab")
+        proc = subprocess.Popen(
+            argv, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
+            start_new_session=True,
+        )
+        self.procs.append((name, proc))
+
+    def stop(self) -> None:
+        """SIGTERM everything, newest first; SIGKILL what does not stop within 5 s."""
+        for _name, proc in reversed(self.procs):
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+        deadline = time.monotonic() + 5
+        for _name, proc in reversed(self.procs):
+            try:
+                proc.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+
+    def dead(self) -> list[str]:
+        """Names of children that exited."""
+        return [name for name, proc in self.procs if proc.poll() is not None]
+
+
+def _listening(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.3):
+            return True
+    except OSError:
+        return False
+
+
+def _mosquitto() -> str | None:
+    return shutil.which("mosquitto") or next(
+        (p for p in ("/usr/sbin/mosquitto",) if Path(p).exists()), None
+    )
+
+
+def _start_broker(stack: Stack) -> bool:
+    """Our own mosquitto on 127.0.0.1, unless one already answers on the port."""
+    if _listening(stack.port):
+        print(f"  using the MQTT broker already listening on 127.0.0.1:{stack.port}")
+        return True
+    binary = _mosquitto()
+    if binary is None:
+        print("mosquitto is not installed: `make run` installs it with apt-get", file=sys.stderr)
+        return False
+    conf = stack.run_dir / "mosquitto.conf"
+    conf.write_text(
+        f"listener {stack.port} 127.0.0.1\nallow_anonymous true\npersistence false\n",
+        encoding="utf-8",
+    )
+    stack.spawn("mosquitto", [binary, "-c", str(conf)])
+    deadline = time.monotonic() + 10
+    while not _listening(stack.port):
+        if time.monotonic() > deadline or stack.dead():
+            print(f"mosquitto did not start; see {stack.run_dir}/mosquitto.log", file=sys.stderr)
+            return False
+        time.sleep(0.1)
+    return True
+
+
+def main(port: int = 1883, run_dir: Path = RUN_DIR) -> int:
+    """Run until Ctrl-C; returns the exit code."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "sim").mkdir(exist_ok=True)
+    stack = Stack(run_dir, port)
+    stopping = False
+
+    def on_signal(_signum: int, _frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    enerbox = [sys.executable, "-m", "services.core.cli"]
+    tic = (run_dir / "sim" / "tic0").resolve()
+    try:
+        if not _start_broker(stack):
+            return 1
+        stack.spawn("sim-tic", [*enerbox, "sim", "tic", "--mode", "standard", "--phases", "1",
+                                "--tariff", "tempo", "--link", str(tic)])
+        meters = [{"id": "linky", "name": "Linky (simulated)", "port": str(tic), "mode": "auto"}]
+        env = {
+            "ENERBOX_CONFIG": os.environ.get("ENERBOX_CONFIG", "config/enerbox.yaml"),
+            "ENERBOX_MQTT__HOST": "127.0.0.1",
+            "ENERBOX_MQTT__PORT": str(port),
+            "ENERBOX_TELEINFO__METERS": json.dumps(meters),
+        }
+        stack.spawn("teleinfo", [*enerbox, "run", "teleinfo"], env)
+        print(
+            "enerbox is running with simulated devices (logs in run/*.log). Watch it with:\n"
+            f"  mosquitto_sub -h 127.0.0.1 -p {port} -t 'enerbox/#' -v\n"
+            f"  mosquitto_sub -h 127.0.0.1 -p {port} -t 'enerbox/teleinfo/linky/state'\n"
+            "Ctrl-C stops everything.",
+            flush=True,
+        )
+        while not stopping:
+            dead = stack.dead()
+            if dead:
+                print(f"stopped: {', '.join(dead)} exited; see run/<name>.log", file=sys.stderr)
+                return 1
+            time.sleep(0.2)
+        return 0
+    finally:
+        stack.stop()
+        print("enerbox stack stopped.")
