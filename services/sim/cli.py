@@ -1,0 +1,161 @@
+"""``enerbox sim ...``: device simulators for development and tests (``sim tic`` for now)."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from services.sim.profile import Peak, default_profile
+from services.sim.pty_port import PtyPort
+from services.sim.tic import PARIS, Tariff, TicMeterSim, replay_chunks
+from services.teleinfo.protocol import Mode
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[argparse.Namespace], int]
+_STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+
+
+def add_tic_parser(subparsers: argparse._SubParsersAction[Any]) -> argparse.ArgumentParser:
+    """Add the ``tic`` subcommand (a Linky on a pseudo-terminal) to ``subparsers``."""
+    p: argparse.ArgumentParser = subparsers.add_parser(
+        "tic", help="simulate a Linky TIC output on a pseudo-terminal",
+        description="Write Linky TIC frames to a pty at the real baud pace; services open "
+        "--link as if it were the meter's serial adapter. Stops on SIGINT/SIGTERM.",
+    )
+    p.add_argument("--mode", choices=[m.value for m in Mode], default=Mode.HISTORIQUE.value)
+    p.add_argument("--phases", type=int, choices=[1, 3], default=1)
+    p.add_argument("--tariff", choices=[t.value for t in Tariff], default=Tariff.BASE.value)
+    p.add_argument("--producer", action="store_true", help="add PV production (injection)")
+    p.add_argument("--kva", type=int, default=9, help="subscribed power (default 9)")
+    p.add_argument("--link", type=Path, default=Path("run/sim/tic0"),
+                   help="symlink to create, pointing at the pty (default ./run/sim/tic0)")
+    p.add_argument("--replay", type=Path, metavar="FILE",
+                   help="loop a raw capture byte for byte instead of generating frames")
+    p.add_argument("--speed", type=_positive, default=1.0,
+                   help="multiplier of the line pace and of simulated time (default 1)")
+    p.add_argument("--day-length-s", type=_positive, default=600.0,
+                   help="seconds of simulated time for a whole day (default 600)")
+    p.add_argument("--peak-at-s", type=float, default=120.0,
+                   help="start of the daily power spike, seconds into the day (default 120)")
+    p.add_argument("--peak-duration-s", type=float, default=30.0,
+                   help="length of the spike; 0 for none (default 30)")
+    p.add_argument("--peak-level", type=_positive, default=1.20,
+                   help="spike power as a fraction of the subscribed power (default 1.20)")
+    p.set_defaults(handler=run_tic)
+    return p
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Parser for ``enerbox sim``: one subcommand per simulated device."""
+    parser = argparse.ArgumentParser(
+        prog="enerbox sim", description="Device simulators for development and tests."
+    )
+    subparsers = parser.add_subparsers(dest="sim", required=True, metavar="DEVICE")
+    add_tic_parser(subparsers)
+    stack = subparsers.add_parser(
+        "stack", help="broker + simulators + services, as `make run` runs them",
+        description="Start mosquitto (unless one listens already), the device simulators and "
+        "the services; Ctrl-C stops them all.",
+    )
+    stack.add_argument("--port", type=int, default=1883, help="MQTT port (default 1883)")
+    stack.set_defaults(handler=_run_stack)
+    return parser
+
+
+def _run_stack(args: argparse.Namespace) -> int:
+    from services.sim.stack import main as stack_main
+
+    return stack_main(args.port)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run ``enerbox sim`` with ``argv`` (the arguments after ``sim``); return the exit code."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    handler: Handler = args.handler
+    return handler(args)
+
+
+def run_tic(args: argparse.Namespace) -> int:
+    """Serve TIC frames (or a replayed capture) on a pty until SIGINT/SIGTERM."""
+    mode = Mode(args.mode)
+    stop = threading.Event()
+    if args.replay is not None and not (args.replay.is_file() and args.replay.stat().st_size):
+        log.error("cannot replay %s: not a non-empty file", args.replay)
+        return 2
+    with PtyPort(args.link, mode.baudrate, speed=args.speed) as port:
+        if args.replay is not None:
+            what = f"replay of {args.replay} ({mode} pace)"
+            source = replay_chunks(args.replay)
+        else:
+            what = f"{mode} {args.phases}-phase"
+            peak = Peak(args.peak_at_s, args.peak_duration_s, args.peak_level)
+            profile = default_profile(args.phases, args.kva, args.producer,
+                                      day_length_s=args.day_length_s, peak=peak)
+            sim = TicMeterSim(mode, args.phases, args.tariff, args.producer, args.kva,
+                              profile=profile)
+            source = _frames(sim, args.speed)
+        print(f"TIC simulator: {what} on {args.link.absolute()} -> {port.slave_name}", flush=True)
+        worker = threading.Thread(target=_pump, args=(source, port, stop), name="tic-sim")
+        with _stop_signals_blocked():
+            worker.start()
+            signalled = _wait_for_stop(worker)
+            stop.set()
+            worker.join()
+    log.info("TIC simulator stopped")
+    return 0 if signalled else 1
+
+
+def _frames(sim: TicMeterSim, speed: float) -> Iterator[bytes]:
+    """Frames back to back, each built when the previous one has gone out."""
+    start = time.monotonic()
+    while True:
+        yield sim.frame_at((time.monotonic() - start) * speed, datetime.now(PARIS))
+
+
+def _pump(source: Iterator[bytes], port: PtyPort, stop: threading.Event) -> None:
+    """Write the source to the port until ``stop`` is set."""
+    for data in source:
+        if stop.is_set():
+            return
+        port.write_paced(data, stop)
+
+
+@contextlib.contextmanager
+def _stop_signals_blocked() -> Iterator[None]:
+    """Block SIGINT/SIGTERM (the worker thread inherits it) so only ``sigtimedwait`` sees them."""
+    # Waiting for signals synchronously avoids running a handler at an arbitrary point of the
+    # main thread (e.g. inside Event.wait, which would deadlock on the Event's own lock).
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+def _wait_for_stop(worker: threading.Thread) -> bool:
+    """True on SIGINT/SIGTERM; False when the worker died first (its traceback is printed)."""
+    while worker.is_alive():
+        info = signal.sigtimedwait(_STOP_SIGNALS, 0.5)
+        if info is not None:
+            log.info("signal %s: stopping", signal.Signals(info.si_signo).name)
+            return True
+    log.error("TIC simulator worker stopped unexpectedly")
+    return False
+
+
+def _positive(text: str) -> float:
+    """argparse type: a number > 0."""
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, not {text}")
+    return value
