@@ -15,6 +15,7 @@ from typing import Any
 
 from services.sim.profile import Peak, default_profile
 from services.sim.pty_port import PtyPort
+from services.sim.stack import main as stack_main
 from services.sim.tic import PARIS, Tariff, TicMeterSim, replay_chunks
 from services.teleinfo.protocol import Mode
 
@@ -72,8 +73,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _run_stack(args: argparse.Namespace) -> int:
-    from services.sim.stack import main as stack_main
-
     return stack_main(args.port)
 
 
