@@ -12,8 +12,8 @@ import pytest
 from services.sim.profile import Peak, default_profile
 from services.sim.tic import SIM_ADCO, Colour, TicMeterSim, horodate, replay_chunks
 from services.teleinfo.protocol import Decoder, Frame, Mode
+from tests.conftest import tic_fixture
 
-FIXTURES = Path(__file__).parents[3] / "shared" / "fixtures" / "teleinfo"
 H, S = Mode.HISTORIQUE, Mode.STANDARD
 NOON = datetime(2024, 7, 1, 12, 0, 0)
 DAY = 600.0  # default simulated day length (s)
@@ -265,9 +265,7 @@ def test_profile_is_pure_and_shaped() -> None:
 
 
 def test_replay_loops_a_capture_byte_for_byte() -> None:
-    path = FIXTURES / "hist_mono_tempo_pyteleinfo.bin"
-    if not path.exists():
-        pytest.skip(f"{path} not available")
+    path = tic_fixture("hist_mono_tempo_pyteleinfo.bin")
     data = path.read_bytes()
     out = b""
     for chunk in replay_chunks(path, chunk_size=100):
