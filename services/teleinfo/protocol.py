@@ -120,7 +120,7 @@ def parse_group(piece: bytes, mode: Mode) -> _GroupResult:
     # 7E1 leaves bit 7 clear; a byte with it set is line noise the checksum (mod 64) can't see.
     if b"\r" in raw or not raw.isascii():
         return _MALFORMED
-    if raw[-2] != mode.separator:
+    if raw[-2] != (SP if mode is Mode.HISTORIQUE else HT):
         return _MALFORMED
     if mode is Mode.HISTORIQUE:
         span = raw[:-2]
