@@ -174,7 +174,8 @@ class MeterReader(threading.Thread):
             log.info("service=teleinfo device=%s receiving valid frames", self.device)
             self.bus.event("device_found", device=self.device, mode=self.mode and self.mode.value)
         elif previous:
-            log.warning("service=teleinfo device=%s offline: %s", self.device, reason)
+            level = logging.INFO if self.stop_event.is_set() else logging.WARNING
+            log.log(level, "service=teleinfo device=%s offline: %s", self.device, reason)
             self.bus.event("device_lost", device=self.device, reason=reason)
         self._publish_diagnostics()
 
