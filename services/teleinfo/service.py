@@ -9,9 +9,8 @@ from typing import Any
 
 import serial
 
-from services.core.bus import Bus, to_json, utc_now_iso
-from services.core.discovery import components, device_config
-from services.core.fields import field_payload
+from services.core.bus import Bus
+from services.core.device import DevicePublisher
 from services.core.serial_link import LineSettings, PortError, SerialLink
 from services.core.service import Service
 from services.teleinfo.config import MeterConfig, TeleinfoConfig
@@ -48,11 +47,11 @@ class MeterReader(threading.Thread):
             on_error=self._port_error,
         )
         self.decoder = Decoder(self.mode)
-        self.online: bool | None = None
+        self.out = DevicePublisher(
+            bus, self.device, FIELDS,
+            self.ha.discovery_prefix if self.ha.discovery else None,
+        )
         self.last_valid = 0.0
-        self.last_fields: dict[str, str] = {}
-        self.discovery_key: tuple[Any, ...] | None = None
-        self.last_reading: dict[str, Any] = {}
         self.reconnects = 0
         self.readings = 0
         self._next_diag = 0.0
@@ -131,7 +130,7 @@ class MeterReader(threading.Thread):
     def _tick(self, now: float) -> bool:
         """Availability timeout and periodic diagnostics; True when silent for too long."""
         silent = now - self.last_valid > self.cfg.offline_after_s
-        if silent and self.online:
+        if silent and self.out.online:
             self._set_online(False, f"no valid frame for {self.cfg.offline_after_s:g} s")
         if now >= self._next_diag:
             self._publish_diagnostics()
@@ -140,44 +139,31 @@ class MeterReader(threading.Thread):
     # -- publishing --------------------------------------------------------------------------
 
     def _on_frame(self, frame: Frame, now: float) -> None:
-        reading = normalize(frame)
         if not frame.groups:
             return  # a frame of noise: nothing valid to say, and not a sign of life
+        reading = normalize(frame)
         self.last_valid = now
         self.readings += 1
-        self.last_reading = reading
-        if not self.online:
+        if self.out.online is not True:
             self._set_online(True, None)
-        topics = self.bus.topics
-        self.bus.publish_state(topics.state(self.device), {**reading, "ts": utc_now_iso()})
-        for key, value in reading.items():
-            payload = field_payload(value)
-            if self.last_fields.get(key) != payload:
-                self.last_fields[key] = payload
-                self.bus.publish_retained(topics.device(self.device, key), payload)
-        if self.cfg.publish_raw:
-            self.bus.publish(topics.device(self.device, "raw"), to_json(raw_labels(frame)))
-        self._maybe_discover(reading)
+        mode = self.mode.value if self.mode else "?"
+        info = {
+            "name": self.meter.name or f"Linky {self.device}",
+            "manufacturer": "Enedis",
+            "model": f"Linky (TIC {mode})",
+        }
+        if "meter_id" in reading:
+            info["serial_number"] = reading["meter_id"]
+        self.out.device_info = info
+        self.out.publish(reading, raw_labels(frame) if self.cfg.publish_raw else None)
 
     def _port_error(self, error: str) -> None:
         self.bus.event("port_error", device=self.device, error=error)
         self._publish_diagnostics()
 
     def _set_online(self, online: bool, reason: str | None) -> None:
-        if online == self.online:
-            return
-        previous, self.online = self.online, online
-        self.bus.publish_retained(
-            self.bus.topics.availability(self.device), "online" if online else "offline"
-        )
-        if online:
-            log.info("service=teleinfo device=%s receiving valid frames", self.device)
-            self.bus.event("device_found", device=self.device, mode=self.mode and self.mode.value)
-        elif previous:
-            level = logging.INFO if self.stop_event.is_set() else logging.WARNING
-            log.log(level, "service=teleinfo device=%s offline: %s", self.device, reason)
-            self.bus.event("device_lost", device=self.device, reason=reason)
-        self._publish_diagnostics()
+        if self.out.set_online(online, reason, quiet=self.stop_event.is_set()):
+            self._publish_diagnostics()
 
     def diagnostics(self) -> dict[str, Any]:
         """Counters published on .../diagnostics."""
@@ -196,41 +182,15 @@ class MeterReader(threading.Thread):
             "bytes_skipped": s.bytes_skipped,
             "reconnects": self.reconnects,
             "last_error": self.link.last_error,
-            "ts": utc_now_iso(),
         }
 
     def _publish_diagnostics(self) -> None:
         self._next_diag = time.monotonic() + self.cfg.diagnostics_interval_s
-        self.bus.publish_retained(
-            self.bus.topics.device(self.device, "diagnostics"), to_json(self.diagnostics())
-        )
-
-    def _maybe_discover(self, reading: dict[str, Any], force: bool = False) -> None:
-        if not self.ha.discovery or not reading:
-            return
-        index = reading.get("energy_import_by_index_wh", {})
-        key = (tuple(sorted(reading)), tuple(sorted(index)), reading.get("meter_id"), self.mode)
-        if key == self.discovery_key and not force:
-            return
-        self.discovery_key = key
-        mode = self.mode.value if self.mode else "?"
-        info = {
-            "name": self.meter.name or f"Linky {self.device}",
-            "manufacturer": "Enedis",
-            "model": f"Linky (TIC {mode})",
-        }
-        if "meter_id" in reading:
-            info["serial_number"] = reading["meter_id"]
-        comps = components(self.bus.topics, self.device, FIELDS, reading)
-        topic, payload = device_config(
-            topics=self.bus.topics, device=self.device, device_info=info, comps=comps,
-            discovery_prefix=self.ha.discovery_prefix,
-        )
-        self.bus.publish_retained(topic, to_json(payload))
+        self.out.diagnostics(self.diagnostics())
 
     def rediscover(self) -> None:
         """Home Assistant restarted: send discovery again."""
-        self._maybe_discover(self.last_reading, force=True)
+        self.out.discover(force=True)
 
 
 class TeleinfoService(Service):

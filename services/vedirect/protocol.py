@@ -1,0 +1,222 @@
+"""Victron VE.Direct text protocol: bytes in, checksummed blocks and merged readings out; no I/O.
+
+A block is ``\\r\\n<label>\\t<value>`` fields ending with ``\\r\\nChecksum\\t`` and one raw
+byte that makes the block's bytes sum to 0 mod 256. That byte can be anything (TAB, CR, LF,
+``:``). Asynchronous HEX messages (``:`` ... ``\\n``) may come between blocks or inside one
+(even inside a field); they are skipped and not summed, except a ``:`` that is a checksum byte.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+BLOCK_START = b"\r\n"
+CHECKSUM_LABEL = b"Checksum\t"
+_TRAILER = len(b"\r\nChecksum\t") + 1  # bytes after the last field
+# The whitepaper says 18 fields of at most 9 + 33 bytes; real devices send more fields.
+# Anything without a Checksum label within 1 kB is noise or a lost block end.
+MAX_BLOCK_LEN = 1024
+MAX_HEX_LEN = 128  # the longest real HEX messages are ~80 bytes
+SILENCE_RESET_S = 0.5  # a gap this long means the partial block will never complete
+
+Fields = dict[str, str]
+
+
+@dataclass(slots=True)
+class DecoderStats:
+    """Counters the service publishes as diagnostics."""
+
+    blocks_valid: int = 0
+    blocks_invalid: int = 0  # checksum failed, or too long without a Checksum field
+    hex_messages: int = 0
+    readings: int = 0
+    bytes_skipped: int = 0  # bytes outside any block (lead, noise)
+    resets: int = 0  # partial blocks dropped after silence
+
+
+def _byte_sum_ok(block: bytes) -> bool:
+    """Bytes sum to 0 mod 256. adler32's low half is 1 + the byte sum up to 256 bytes."""
+    if len(block) <= 256:
+        return (zlib.adler32(block) - 1) & 0xFF == 0
+    return sum(block) & 0xFF == 0
+
+
+def strip_hex(block: bytes) -> tuple[bytes, int]:
+    """The block without its HEX messages (the final checksum byte is never one), and count."""
+    body, last = block[:-1], block[-1:]
+    parts = []
+    count = 0
+    pos = 0
+    while (colon := body.find(b":", pos)) >= 0:
+        end = body.find(b"\n", colon)
+        if end < 0:  # unterminated: the rest is not block data either
+            end = len(body) - 1
+        parts.append(body[pos:colon])
+        count += 1
+        pos = end + 1
+    parts.append(body[pos:])
+    return b"".join(parts) + last, count
+
+
+_PRINTABLE = bytes(range(0x20, 0x7F)) + b"\t\r\n"
+
+
+def parse_fields(block: bytes) -> Fields | None:
+    """Fields of a checksum-valid, HEX-free block (Checksum itself left out).
+
+    None when the block is not shaped like fields (one TAB per line, printable ASCII): a
+    checksum of 1 in 256 can be fooled when noise adds or removes a ':' or an LF around a
+    HEX message, and such a block must not become a reading.
+    """
+    inner = block[2:-_TRAILER]
+    if not inner:
+        return {}
+    lines = inner.count(b"\r\n") + 1
+    if (
+        inner.count(b"\t") != lines
+        or inner.count(b"\r") != lines - 1
+        or inner.count(b"\n") != lines - 1
+        or inner.translate(None, _PRINTABLE)
+    ):
+        return None
+    fields: Fields = {}
+    for line in inner.split(b"\r\n"):
+        label, _, value = line.partition(b"\t")
+        if not label:
+            return None
+        fields[label.decode("ascii")] = value.decode("ascii")
+    return fields
+
+
+class Decoder:
+    """Incremental VE.Direct decoder for one port: ``feed`` bytes, get merged readings.
+
+    A device's reading may span several blocks (BMV main + history, SmartSolar's two
+    halves). Blocks are merged until a block carrying ``PID`` or ``V`` starts the next
+    reading. Once a full cycle has been seen, a reading is emitted as soon as its last block
+    arrives. A block that fails its checksum throws away the reading being assembled: no
+    reading ever mixes blocks around a corrupted one.
+    """
+
+    def __init__(self) -> None:
+        self.stats = DecoderStats()
+        self._buf = bytearray()
+        self._record: Fields = {}
+        self._record_labels: set[str] = set()
+        self._cycle: frozenset[str] | None = None  # labels of a complete reading
+        self._last_feed: float | None = None
+
+    def feed(self, data: bytes, now: float | None = None) -> Iterator[Fields]:
+        """Consume bytes (``now``: a monotonic time, to reset after silence)."""
+        if now is not None:
+            if self._last_feed is not None and now - self._last_feed > SILENCE_RESET_S:
+                self.silence()
+            self._last_feed = now
+        buf = self._buf
+        buf += data
+        pos = 0
+        stats = self.stats
+        while True:
+            start = buf.find(BLOCK_START, pos)
+            if start < 0:
+                keep = len(buf) - 1 if buf.endswith(b"\r") else len(buf)
+                colon = buf.rfind(b":", pos)
+                if colon >= 0 and buf.find(b"\n", colon) < 0 and len(buf) - colon < MAX_HEX_LEN:
+                    keep = colon  # a HEX message still arriving: count it when it ends
+                self._count_gap(buf, pos, keep)
+                pos = keep
+                break
+            mark = buf.find(CHECKSUM_LABEL, start)
+            if mark < 0 or mark + len(CHECKSUM_LABEL) >= len(buf):
+                if len(buf) - start > MAX_BLOCK_LEN:  # no end in sight: noise
+                    stats.blocks_invalid += 1
+                    self._count_gap(buf, pos, start + 2)
+                    pos = start + 2
+                    self._drop_record()
+                    continue
+                self._count_gap(buf, pos, start)
+                pos = start
+                break
+            end = mark + len(CHECKSUM_LABEL) + 1
+            self._count_gap(buf, pos, start)
+            pos = end
+            if end - start > MAX_BLOCK_LEN:
+                stats.blocks_invalid += 1
+                self._drop_record()
+                continue
+            yield from self._block(bytes(buf[start:end]))
+        del buf[:pos]
+
+    def _block(self, block: bytes) -> list[Fields]:
+        """Check one block (from its CR LF through the checksum byte); merge it if valid."""
+        if b":" in block[:-1]:
+            block, hexes = strip_hex(block)
+            self.stats.hex_messages += hexes
+        fields = parse_fields(block) if _byte_sum_ok(block) else None
+        if fields is None:
+            self.stats.blocks_invalid += 1
+            self._drop_record()  # no reading may mix blocks around a corrupted one
+            return []
+        self.stats.blocks_valid += 1
+        return self._add(fields)
+
+    def _count_gap(self, buf: bytearray, start: int, end: int) -> None:
+        """Bytes between blocks: count HEX messages there, the rest is skipped noise."""
+        if end <= start:
+            return
+        gap = bytes(buf[start:end])
+        hex_bytes = 0
+        pos = 0
+        while (colon := gap.find(b":", pos)) >= 0:
+            stop = gap.find(b"\n", colon)
+            if stop < 0:
+                break
+            self.stats.hex_messages += 1
+            hex_bytes += stop + 1 - colon
+            pos = stop + 1
+        self.stats.bytes_skipped += end - start - hex_bytes
+
+    def _add(self, fields: Fields) -> list[Fields]:
+        """Merge a valid block; return the readings it completes (zero, one or two)."""
+        out = []
+        if "PID" in fields or "V" in fields:
+            if self._record:
+                # A record still open at the next start was not complete by the known cycle
+                # (or no cycle is known yet): the device's cycle is what we saw.
+                self._cycle = frozenset(self._record_labels)
+                out.append(self._emit())
+        elif not self._record:
+            return out  # the tail of a reading whose start we missed
+        self._record.update(fields)
+        self._record_labels.update(fields)
+        if self._cycle is not None and self._record_labels >= self._cycle:
+            out.append(self._emit())
+        return out
+
+    def _emit(self) -> Fields:
+        record = self._record
+        self._drop_record()
+        self.stats.readings += 1
+        return record
+
+    def _drop_record(self) -> None:
+        self._record = {}
+        self._record_labels = set()
+
+    def silence(self) -> None:
+        """The line went quiet: a partial block will never complete."""
+        if self._buf:
+            self.stats.resets += 1
+            self.stats.bytes_skipped += len(self._buf)
+            self._buf.clear()
+        self._drop_record()
+
+    def finish(self) -> Iterator[Fields]:
+        """End of a stream (a file): the reading in progress, when it is a whole cycle."""
+        self.stats.bytes_skipped += len(self._buf)
+        self._buf.clear()
+        if self._record and self._cycle is None:
+            yield self._emit()  # one reading in the whole stream: nothing to compare with
+        self._drop_record()
