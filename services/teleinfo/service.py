@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from typing import Any
 
@@ -11,7 +10,8 @@ import serial
 
 from services.core.bus import Bus
 from services.core.device import DevicePublisher
-from services.core.serial_link import LineSettings, PortError, SerialLink
+from services.core.port_reader import PortReader
+from services.core.serial_link import LineSettings
 from services.core.service import Service
 from services.teleinfo.config import MeterConfig, TeleinfoConfig
 from services.teleinfo.detect import ModeDetector
@@ -26,98 +26,87 @@ def line_settings(mode: Mode) -> LineSettings:
     return LineSettings(mode.baudrate, serial.SEVENBITS, serial.PARITY_EVEN, serial.STOPBITS_ONE)
 
 
-class MeterReader(threading.Thread):
+class MeterReader(PortReader):
     """One meter on one port: read, decode, publish; survive unplugging."""
 
     def __init__(self, meter: MeterConfig, config: Any, bus: Bus) -> None:
-        super().__init__(name=f"teleinfo-{meter.id}", daemon=True)
         self.meter = meter
         self.cfg: TeleinfoConfig = config.teleinfo
-        self.ha = config.homeassistant
         self.bus = bus
         self.device = meter.id
-        self.stop_event = threading.Event()
         self.configured_mode = None if meter.mode == "auto" else Mode(meter.mode)
         self.mode = self.configured_mode
-        first = self.mode or Mode.HISTORIQUE
-        self.link = SerialLink(
-            meter.port, line_settings(first), self.stop_event,
-            reconnect_max_s=self.cfg.reconnect_max_s,
-            context=f"service=teleinfo device={meter.id} port={meter.port}",
-            on_error=self._port_error,
-        )
         self.decoder = Decoder(self.mode)
+        self.detector: ModeDetector | None = None
+        self.switch_at = 0.0
+        ha = config.homeassistant
         self.out = DevicePublisher(
-            bus, self.device, FIELDS,
-            self.ha.discovery_prefix if self.ha.discovery else None,
+            bus, self.device, FIELDS, ha.discovery_prefix if ha.discovery else None
         )
         self.last_valid = 0.0
-        self.reconnects = 0
         self.readings = 0
         self._next_diag = 0.0
-
-    # -- thread ------------------------------------------------------------------------------
+        super().__init__(
+            f"teleinfo-{meter.id}", meter.port, line_settings(self.mode or Mode.HISTORIQUE),
+            self.cfg.reconnect_max_s, f"service=teleinfo device={meter.id} port={meter.port}",
+        )
 
     def run(self) -> None:
-        """Open, read until the port is lost, repeat until stopped."""
+        """Start offline (until the first valid frame), then read."""
         self._set_online(False, "starting")
-        while not self.stop_event.is_set():
-            if not self.link.open_with_retry():
-                break
-            if self.link.opens > 1:
-                self.reconnects += 1
-            try:
-                self._read_loop()
-            except PortError as exc:
-                reason = f"port lost: {exc}"
-                log.warning("service=teleinfo device=%s %s", self.device, reason)
-                self.link.last_error = reason
-                self._set_online(False, reason)
-            finally:
-                self.link.close()
-            self.stop_event.wait(0.5)
-        self.link.close()
+        super().run()
 
     def stop(self) -> None:
-        """Ask the thread to end and wait for it."""
-        self.stop_event.set()
-        if self.is_alive():
-            self.join(timeout=3)
+        """Stop reading; the meter goes offline."""
+        super().stop()
         self._set_online(False, "service stopped")
 
-    def _read_loop(self) -> None:
+    def on_open(self, now: float) -> None:
+        """A fresh port: forget partial frames; detect the mode when it is not set."""
         self.decoder.reset()
-        now = time.monotonic()
         self.last_valid = now
-        detector = None if self.mode else ModeDetector()
-        switch_at = now + self.cfg.detect_timeout_s
-        while not self.stop_event.is_set():
-            data = self.link.read()
-            now = time.monotonic()
-            if detector is not None:
-                found = detector.feed(data)
-                if found is None:
-                    if now >= switch_at:  # wrong speed gives only garbage: try the other one
-                        other = 9600 if self.link.settings.baudrate == 1200 else 1200
-                        self.link.set_baudrate(other)
-                        detector = ModeDetector()
-                        switch_at = now + self.cfg.detect_timeout_s
-                    self._tick(now)
-                    continue
-                self._mode_found(found)
-                data = bytes(detector.buffer)  # the bytes that proved the mode are a frame too
-                detector = None
-            for frame in self.decoder.feed(data):
-                self._on_frame(frame, now)
-            silent = self._tick(now)
-            if silent and self.configured_mode is None:
+        self._listen(now)
+
+    def on_lost(self, reason: str) -> None:
+        """Port gone: offline at once."""
+        self._set_online(False, reason)
+
+    def _listen(self, now: float) -> None:
+        if self.mode is None:
+            self.detector = ModeDetector()
+            self.switch_at = now + self.cfg.detect_timeout_s
+
+    def on_data(self, data: bytes, now: float) -> None:
+        """Detect the mode if needed, then decode and publish."""
+        if self.detector is not None:
+            found = self.detector.feed(data)
+            if found is None:
+                return
+            self._mode_found(found)
+            data = bytes(self.detector.buffer)  # the bytes that proved the mode are a frame too
+            self.detector = None
+        for frame in self.decoder.feed(data):
+            self._on_frame(frame, now)
+
+    def on_tick(self, now: float) -> None:
+        """Speed switching while detecting, the availability timeout, diagnostics."""
+        if self.detector is not None and now >= self.switch_at:
+            # Wrong speed gives only garbage: try the other one.
+            other = 9600 if self.link.settings.baudrate == 1200 else 1200
+            self.link.set_baudrate(other)
+            self._listen(now)
+        if now - self.last_valid > self.cfg.offline_after_s:
+            if self.out.online:
+                self._set_online(False, f"no valid frame for {self.cfg.offline_after_s:g} s")
+            if self.configured_mode is None and self.detector is None:
                 # Silent too long in auto mode: Enedis may have switched the meter to the
                 # other mode. Listen at both speeds again.
                 self.mode = None
                 self.decoder = Decoder(None)
-                detector = ModeDetector()
-                switch_at = now + self.cfg.detect_timeout_s
+                self._listen(now)
                 self.last_valid = now
+        if now >= self._next_diag:
+            self._publish_diagnostics()
 
     def _mode_found(self, mode: Mode) -> None:
         self.mode = mode
@@ -126,15 +115,6 @@ class MeterReader(threading.Thread):
             self.link.set_baudrate(mode.baudrate)
         log.info("service=teleinfo device=%s detected TIC %s", self.device, mode.value)
         self.bus.event("mode_detected", device=self.device, mode=mode.value)
-
-    def _tick(self, now: float) -> bool:
-        """Availability timeout and periodic diagnostics; True when silent for too long."""
-        silent = now - self.last_valid > self.cfg.offline_after_s
-        if silent and self.out.online:
-            self._set_online(False, f"no valid frame for {self.cfg.offline_after_s:g} s")
-        if now >= self._next_diag:
-            self._publish_diagnostics()
-        return silent
 
     # -- publishing --------------------------------------------------------------------------
 
@@ -157,7 +137,8 @@ class MeterReader(threading.Thread):
         self.out.device_info = info
         self.out.publish(reading, raw_labels(frame) if self.cfg.publish_raw else None)
 
-    def _port_error(self, error: str) -> None:
+    def on_port_error(self, error: str) -> None:
+        """The port cannot be opened: say so once (the link retries)."""
         self.bus.event("port_error", device=self.device, error=error)
         self._publish_diagnostics()
 
