@@ -34,14 +34,23 @@ def _shared_dir() -> Path | None:
 
 
 SHARED = _shared_dir()
-TIC_FIXTURES = (SHARED / "fixtures" / "teleinfo") if SHARED else ROOT / "missing-shared"
+
+
+def fixture(protocol: str, name: str) -> Path:
+    """Path of a capture under ../shared/fixtures; skips the test when ../shared is absent."""
+    if SHARED is None:
+        pytest.skip("../shared/fixtures not found (set ENERBOX_SHARED)")
+    return SHARED / "fixtures" / protocol / name
 
 
 def tic_fixture(name: str) -> Path:
-    """Path of a TIC capture; skips the test when ../shared is not there."""
-    if SHARED is None:
-        pytest.skip("../shared/fixtures not found (set ENERBOX_SHARED)")
-    return TIC_FIXTURES / name
+    """Path of a TIC capture."""
+    return fixture("teleinfo", name)
+
+
+def vedirect_fixture(name: str) -> Path:
+    """Path of a VE.Direct capture."""
+    return fixture("vedirect", name)
 
 
 def free_port() -> int:

@@ -23,7 +23,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--config", help="configuration file (default: $ENERBOX_CONFIG)")
 
     decode = sub.add_parser("decode", help="decode a raw capture to JSON lines")
-    decode.add_argument("protocol", choices=["teleinfo"])
+    decode.add_argument("protocol", choices=["teleinfo", "vedirect"])
     decode.add_argument("file", help="capture file, bytes as read from the port; '-' = stdin")
     decode.add_argument("--mode", choices=["historique", "standard"], help="TIC mode (auto)")
 
@@ -36,10 +36,18 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _decode(args: argparse.Namespace) -> int:
-    from services.teleinfo.decode import decode_stream
+def _decode_with(args: argparse.Namespace, source: IO[bytes]) -> dict[str, object]:
+    if args.protocol == "vedirect":
+        from services.vedirect.decode import decode_stream as vedirect
+
+        return vedirect(source, sys.stdout)
+    from services.teleinfo.decode import decode_stream as teleinfo
     from services.teleinfo.protocol import Mode
 
+    return teleinfo(source, sys.stdout, Mode(args.mode) if args.mode else None)
+
+
+def _decode(args: argparse.Namespace) -> int:
     with ExitStack() as stack:
         source: IO[bytes]
         if args.file == "-":
@@ -50,9 +58,8 @@ def _decode(args: argparse.Namespace) -> int:
             except OSError as exc:
                 print(f"enerbox decode: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
                 return 2
-        mode = Mode(args.mode) if args.mode else None
         try:
-            summary = decode_stream(source, sys.stdout, mode)
+            summary = _decode_with(args, source)
         except BrokenPipeError:  # `enerbox decode ... | head`: the reader has seen enough
             sys.stdout = Path(os.devnull).open("w")  # noqa: SIM115 - silence the flush at exit
             return 0

@@ -30,6 +30,12 @@ SERVICES: dict[str, ServiceEntry] = {
             "services.teleinfo.service:TeleinfoService",
             "Linky TIC reader (historique and standard modes)",
         ),
+        ServiceEntry(
+            "vedirect",
+            "services.vedirect.config:VedirectConfig",
+            "services.vedirect.service:VedirectService",
+            "Victron VE.Direct reader (battery monitors, MPPT chargers, inverters, chargers)",
+        ),
     )
 }
 
