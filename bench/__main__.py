@@ -1,5 +1,7 @@
 """`python -m bench`: run every benchmark and print its figures."""
 
-from bench import bench_teleinfo
+from bench import bench_teleinfo, bench_vedirect, rss
 
 bench_teleinfo.main()
+bench_vedirect.main()
+rss.main()

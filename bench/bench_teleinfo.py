@@ -75,6 +75,3 @@ def main() -> None:
     print("TIC full decode (framing + checksums + normalized fields), one core:")
     for label, rate in decode_figures():
         print(f"  {rate:>10,.0f} frames/s  {label}")
-    from bench.rss import teleinfo_rss
-
-    teleinfo_rss()

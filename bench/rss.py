@@ -1,4 +1,4 @@
-"""Resident memory of a running service fed by a simulator, against a real mosquitto."""
+"""Resident memory of running services fed by simulators, against a real mosquitto."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -32,39 +33,58 @@ def rss_kib(pid: int) -> tuple[int, int]:
     return fields["VmRSS"], fields["VmHWM"]
 
 
-def teleinfo_rss(seconds: float = 15.0) -> None:
-    """Run mosquitto + TIC simulator + teleinfo service; print the service's RSS."""
+def measure(label: str, run: list[str], sims: list[list[str]], config: dict[str, Any],
+            seconds: float = 15.0) -> None:
+    """Start mosquitto, the simulators (``{tmp}`` in their argv is the temp dir) and
+    ``enerbox run ...``; print the service process's RSS after ``seconds``."""
     mosquitto = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
     if not Path(mosquitto).exists():
-        print("  (skipped RSS: mosquitto not installed)")
+        print(f"  (skipped {label}: mosquitto not installed)")
         return
     procs: list[subprocess.Popen[bytes]] = []
+    quiet: dict[str, Any] = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL,
+                             "cwd": ROOT}
     with tempfile.TemporaryDirectory() as tmp:
         port = _free_port()
         conf = Path(tmp) / "mosquitto.conf"
         conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\n", encoding="utf-8")
-        link = Path(tmp) / "tic0"
-        config = Path(tmp) / "enerbox.yaml"
-        config.write_text(json.dumps({
-            "mqtt": {"port": port, "prefix": "bench"},
-            "teleinfo": {"meters": [{"id": "linky", "port": str(link)}]},
-        }), encoding="utf-8")
-        quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "cwd": ROOT}
+        config_file = Path(tmp) / "enerbox.yaml"
+        text = json.dumps({"mqtt": {"port": port, "prefix": "bench"}, **config})
+        config_file.write_text(text.replace("{tmp}", tmp), encoding="utf-8")
         try:
-            procs.append(subprocess.Popen([mosquitto, "-c", str(conf)], **quiet))  # type: ignore[call-overload]
-            procs.append(subprocess.Popen(  # type: ignore[call-overload]
-                [sys.executable, "-m", "services.sim", "tic", "--mode", "standard", "--phases",
-                 "3", "--tariff", "tempo", "--link", str(link)], **quiet))
-            time.sleep(1.0)
-            service = subprocess.Popen(  # type: ignore[call-overload]
-                [sys.executable, "-m", "services.teleinfo"],
-                env={**os.environ, "ENERBOX_CONFIG": str(config)}, **quiet)
+            procs.append(subprocess.Popen([mosquitto, "-c", str(conf)], **quiet))
+            for sim in sims:
+                argv = [sys.executable, "-m", "services.sim", *(a.replace("{tmp}", tmp) for a in sim)]
+                procs.append(subprocess.Popen(argv, **quiet))
+            time.sleep(1.5)
+            service = subprocess.Popen(
+                [sys.executable, "-m", "services.core.cli", "run", *run],
+                env={**os.environ, "ENERBOX_CONFIG": str(config_file)}, **quiet,
+            )
             procs.append(service)
             time.sleep(seconds)
             rss, hwm = rss_kib(service.pid)
-            print(f"teleinfo service, one standard 3-phase meter, {seconds:g} s of frames:")
-            print(f"  RSS {rss / 1024:.1f} MB (peak {hwm / 1024:.1f} MB)")
+            print(f"  RSS {rss / 1024:5.1f} MB (peak {hwm / 1024:.1f} MB)  {label}, "
+                  f"after {seconds:g} s")
         finally:
             for proc in reversed(procs):
                 proc.terminate()
                 proc.wait(10)
+
+
+def main() -> None:
+    """Print the RSS figures."""
+    print("Service memory (RSS), real mosquitto, simulated devices:")
+    measure(
+        "teleinfo, one standard 3-phase meter", ["teleinfo"],
+        [["tic", "--mode", "standard", "--phases", "3", "--tariff", "tempo",
+          "--link", "{tmp}/tic0"]],
+        {"teleinfo": {"meters": [{"id": "linky", "port": "{tmp}/tic0"}]}},
+    )
+    devices = [("bmv", "a"), ("mppt", "b"), ("bmv", "c")]
+    measure(
+        "vedirect, three ports (2 battery monitors, 1 MPPT)", ["vedirect"],
+        [["vedirect", "--device", dev, "--serial", f"HQ0000SIM0{s.upper()}",
+          "--link", f"{{tmp}}/ve{s}"] for dev, s in devices],
+        {"vedirect": {"ports": [{"port": f"{{tmp}}/ve{s}"} for _, s in devices]}},
+    )
