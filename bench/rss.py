@@ -54,7 +54,8 @@ def measure(label: str, run: list[str], sims: list[list[str]], config: dict[str,
         try:
             procs.append(subprocess.Popen([mosquitto, "-c", str(conf)], **quiet))
             for sim in sims:
-                argv = [sys.executable, "-m", "services.sim", *(a.replace("{tmp}", tmp) for a in sim)]
+                args = (a.replace("{tmp}", tmp) for a in sim)
+                argv = [sys.executable, "-m", "services.sim", *args]
                 procs.append(subprocess.Popen(argv, **quiet))
             time.sleep(1.5)
             service = subprocess.Popen(
