@@ -1,10 +1,11 @@
-"""``enerbox sim ...``: device simulators for development and tests (``sim tic`` for now)."""
+"""``enerbox sim ...``: device simulators for development and tests (``tic``, ``vedirect``)."""
 
 from __future__ import annotations
 
 import argparse
 import contextlib
 import logging
+import math
 import signal
 import threading
 import time
@@ -17,11 +18,15 @@ from services.sim.profile import Peak, default_profile
 from services.sim.pty_port import PtyPort
 from services.sim.stack import main as stack_main
 from services.sim.tic import PARIS, Tariff, TicMeterSim, replay_chunks
+from services.sim.vedirect import BAUDRATE as VEDIRECT_BAUDRATE
+from services.sim.vedirect import check_field
+from services.sim.vedirect_devices import BatteryMonitorSim, SolarChargerSim
 from services.teleinfo.protocol import Mode
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[argparse.Namespace], int]
+VeDirectSim = BatteryMonitorSim | SolarChargerSim
 _STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
 
 
@@ -55,6 +60,30 @@ def add_tic_parser(subparsers: argparse._SubParsersAction[Any]) -> argparse.Argu
     return p
 
 
+def add_vedirect_parser(subparsers: argparse._SubParsersAction[Any]) -> argparse.ArgumentParser:
+    """Add the ``vedirect`` subcommand (a Victron device on a pseudo-terminal) to ``subparsers``."""
+    p: argparse.ArgumentParser = subparsers.add_parser(
+        "vedirect", help="simulate a Victron VE.Direct device on a pseudo-terminal",
+        description="Write VE.Direct text blocks to a pty at 19200 bd pace, one reading per "
+        "simulated second; services open --link as if it were the VE.Direct USB cable. "
+        "Stops on SIGINT/SIGTERM.",
+    )
+    p.add_argument("--device", choices=["bmv", "mppt"], default="bmv",
+                   help="bmv: SmartShunt battery monitor; mppt: SmartSolar charger (default bmv)")
+    p.add_argument("--serial", type=_ve_serial,
+                   help="SER# to send (default HQ2231SIM01 for bmv, HQ2245SIM02 for mppt)")
+    p.add_argument("--link", type=Path, default=Path("run/sim/vedirect0"),
+                   help="symlink to create, pointing at the pty (default ./run/sim/vedirect0)")
+    p.add_argument("--replay", type=Path, metavar="FILE",
+                   help="loop a raw capture byte for byte (at line pace) instead of generating")
+    p.add_argument("--speed", type=_positive, default=1.0,
+                   help="multiplier of the line pace and of simulated time (default 1)")
+    p.add_argument("--day-length-s", type=_positive, default=600.0,
+                   help="seconds of simulated time for a whole day (default 600)")
+    p.set_defaults(handler=run_vedirect)
+    return p
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Parser for ``enerbox sim``: one subcommand per simulated device."""
     parser = argparse.ArgumentParser(
@@ -62,18 +91,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     subparsers = parser.add_subparsers(dest="sim", required=True, metavar="DEVICE")
     add_tic_parser(subparsers)
+    add_vedirect_parser(subparsers)
     stack = subparsers.add_parser(
         "stack", help="broker + simulators + services, as `make run` runs them",
         description="Start mosquitto (unless one listens already), the device simulators and "
         "the services; Ctrl-C stops them all.",
     )
     stack.add_argument("--port", type=int, default=1883, help="MQTT port (default 1883)")
+    stack.add_argument("--run-dir", type=Path, default=Path("run"),
+                       help="where logs and the simulators' ports go (default ./run)")
     stack.set_defaults(handler=_run_stack)
     return parser
 
 
 def _run_stack(args: argparse.Namespace) -> int:
-    return stack_main(args.port)
+    return stack_main(args.port, args.run_dir)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -114,6 +146,56 @@ def run_tic(args: argparse.Namespace) -> int:
     return 0 if signalled else 1
 
 
+def run_vedirect(args: argparse.Namespace) -> int:
+    """Serve VE.Direct readings (or a replayed capture) on a pty until SIGINT/SIGTERM."""
+    stop = threading.Event()
+    if args.replay is not None and not (args.replay.is_file() and args.replay.stat().st_size):
+        log.error("cannot replay %s: not a non-empty file", args.replay)
+        return 2
+    with PtyPort(args.link, VEDIRECT_BAUDRATE, speed=args.speed) as port:
+        if args.replay is not None:
+            what = f"replay of {args.replay}"
+            source = replay_chunks(args.replay)
+        else:
+            sim = _vedirect_device(args)
+            what = f"{sim.product_name} ({sim.serial})"
+            source = _readings(sim, args.speed, stop)
+        print(f"VE.Direct simulator: {what} on {args.link.absolute()} -> {port.slave_name}",
+              flush=True)
+        worker = threading.Thread(target=_pump, args=(source, port, stop), name="vedirect-sim")
+        with _stop_signals_blocked():
+            worker.start()
+            signalled = _wait_for_stop(worker, "VE.Direct simulator")
+            stop.set()
+            worker.join()
+    log.info("VE.Direct simulator stopped")
+    return 0 if signalled else 1
+
+
+def _vedirect_device(args: argparse.Namespace) -> VeDirectSim:
+    """The simulated device the arguments ask for."""
+    if args.device == "mppt":
+        if args.serial is None:
+            return SolarChargerSim(day_length_s=args.day_length_s)
+        return SolarChargerSim(args.serial, day_length_s=args.day_length_s)
+    if args.serial is None:
+        return BatteryMonitorSim(day_length_s=args.day_length_s)
+    return BatteryMonitorSim(args.serial, day_length_s=args.day_length_s)
+
+
+def _readings(sim: VeDirectSim, speed: float, stop: threading.Event) -> Iterator[bytes]:
+    """One reading per simulated second, its blocks back to back, as a real device sends them."""
+    start = time.monotonic()
+    slot = 0
+    while True:
+        yield b"".join(sim.blocks_at((time.monotonic() - start) * speed))
+        # The next reading starts on the next simulated second; after a stall (a paused
+        # process) the missed ones are skipped, not burst out.
+        slot = max(slot + 1, math.floor((time.monotonic() - start) * speed))
+        if stop.wait(max(0.0, start + slot / speed - time.monotonic())):
+            return
+
+
 def _frames(sim: TicMeterSim, speed: float) -> Iterator[bytes]:
     """Frames back to back, each built when the previous one has gone out."""
     start = time.monotonic()
@@ -141,15 +223,24 @@ def _stop_signals_blocked() -> Iterator[None]:
         signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
-def _wait_for_stop(worker: threading.Thread) -> bool:
+def _wait_for_stop(worker: threading.Thread, what: str = "TIC simulator") -> bool:
     """True on SIGINT/SIGTERM; False when the worker died first (its traceback is printed)."""
     while worker.is_alive():
         info = signal.sigtimedwait(_STOP_SIGNALS, 0.5)
         if info is not None:
             log.info("signal %s: stopping", signal.Signals(info.si_signo).name)
             return True
-    log.error("TIC simulator worker stopped unexpectedly")
+    log.error("%s worker stopped unexpectedly", what)
     return False
+
+
+def _ve_serial(text: str) -> str:
+    """argparse type: a serial number that fits in a VE.Direct field."""
+    try:
+        check_field("SER#", text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+    return text
 
 
 def _positive(text: str) -> float:

@@ -96,6 +96,20 @@ def _start_broker(stack: Stack) -> bool:
     return True
 
 
+def _start_simulators(stack: Stack, enerbox: list[str], sim_dir: Path) -> None:
+    """A Linky in standard mode, a SmartShunt and a SmartSolar charger, each on a pty."""
+    stack.spawn("sim-tic", [*enerbox, "sim", "tic", "--mode", "standard", "--phases", "1",
+                            "--tariff", "tempo", "--link", str(sim_dir / "tic0")])
+    stack.spawn("sim-vedirect0", [*enerbox, "sim", "vedirect", "--device", "bmv",
+                                  "--link", str(sim_dir / "vedirect0")])
+    stack.spawn("sim-vedirect1", [*enerbox, "sim", "vedirect", "--device", "mppt",
+                                  "--link", str(sim_dir / "vedirect1")])
+    deadline = time.monotonic() + 10
+    links = [sim_dir / name for name in ("tic0", "vedirect0", "vedirect1")]
+    while not all(link.exists() for link in links) and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
 def main(port: int = 1883, run_dir: Path = RUN_DIR) -> int:
     """Run until Ctrl-C; returns the exit code."""
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -110,24 +124,29 @@ def main(port: int = 1883, run_dir: Path = RUN_DIR) -> int:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     enerbox = [sys.executable, "-m", "services.core.cli"]
-    tic = (run_dir / "sim" / "tic0").resolve()
+    sim_dir = (run_dir / "sim").resolve()
     try:
         if not _start_broker(stack):
             return 1
-        stack.spawn("sim-tic", [*enerbox, "sim", "tic", "--mode", "standard", "--phases", "1",
-                                "--tariff", "tempo", "--link", str(tic)])
-        meters = [{"id": "linky", "name": "Linky (simulated)", "port": str(tic), "mode": "auto"}]
+        _start_simulators(stack, enerbox, sim_dir)
         env = {
             "ENERBOX_CONFIG": os.environ.get("ENERBOX_CONFIG", "config/enerbox.yaml"),
             "ENERBOX_MQTT__HOST": "127.0.0.1",
             "ENERBOX_MQTT__PORT": str(port),
-            "ENERBOX_TELEINFO__METERS": json.dumps(meters),
+            "ENERBOX_TELEINFO__METERS": json.dumps(
+                [{"id": "linky", "name": "Linky (simulated)", "port": str(sim_dir / "tic0")}]
+            ),
+            "ENERBOX_VEDIRECT__PORTS": json.dumps([
+                {"port": str(sim_dir / "vedirect0"), "name": "SmartShunt (simulated)"},
+                {"port": str(sim_dir / "vedirect1"), "name": "SmartSolar (simulated)"},
+            ]),
         }
-        stack.spawn("teleinfo", [*enerbox, "run", "teleinfo"], env)
+        for service in ("teleinfo", "vedirect"):
+            stack.spawn(service, [*enerbox, "run", service], env)
         print(
             "enerbox is running with simulated devices (logs in run/*.log). Watch it with:\n"
             f"  mosquitto_sub -h 127.0.0.1 -p {port} -t 'enerbox/#' -v\n"
-            f"  mosquitto_sub -h 127.0.0.1 -p {port} -t 'enerbox/teleinfo/linky/state'\n"
+            f"  mosquitto_sub -h 127.0.0.1 -p {port} -t 'enerbox/+/+/state'\n"
             "Ctrl-C stops everything.",
             flush=True,
         )

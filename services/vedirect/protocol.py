@@ -19,7 +19,7 @@ _TRAILER = len(b"\r\nChecksum\t") + 1  # bytes after the last field
 # Anything without a Checksum label within 1 kB is noise or a lost block end.
 MAX_BLOCK_LEN = 1024
 MAX_HEX_LEN = 128  # the longest real HEX messages are ~80 bytes
-SILENCE_RESET_S = 0.5  # a gap this long means the partial block will never complete
+SILENCE_RESET_S = 0.5  # a block takes < 0.2 s at 19200 bd: a gap this long inside one cuts it
 
 Fields = dict[str, str]
 
@@ -87,6 +87,8 @@ def parse_fields(block: bytes) -> Fields | None:
         if not label:
             return None
         fields[label.decode("ascii")] = value.decode("ascii")
+    if len(fields) != lines:
+        return None  # a label twice: two blocks run together whose errors cancelled out
     return fields
 
 
@@ -188,7 +190,10 @@ class Decoder:
                 self._cycle = frozenset(self._record_labels)
                 out.append(self._emit())
         elif not self._record:
-            return out  # the tail of a reading whose start we missed
+            # The tail of a reading whose start we missed, or a block beyond the cycle we
+            # learnt (a device that skipped a history block once): learn the cycle again.
+            self._cycle = None
+            return out
         self._record.update(fields)
         self._record_labels.update(fields)
         if self._cycle is not None and self._record_labels >= self._cycle:
@@ -206,17 +211,20 @@ class Decoder:
         self._record_labels = set()
 
     def silence(self) -> None:
-        """The line went quiet: a partial block will never complete."""
-        if self._buf:
+        """The line went quiet: a partial block will never complete.
+
+        Devices pause about a second between blocks, so a quiet line with an empty buffer is
+        normal and the reading being assembled stays; only a cut block drops it.
+        """
+        if self._buf.strip():
             self.stats.resets += 1
-            self.stats.bytes_skipped += len(self._buf)
-            self._buf.clear()
-        self._drop_record()
+            self._drop_record()
+        self.stats.bytes_skipped += len(self._buf)
+        self._buf.clear()
 
     def finish(self) -> Iterator[Fields]:
         """End of a stream (a file): the reading in progress, when it is a whole cycle."""
-        self.stats.bytes_skipped += len(self._buf)
-        self._buf.clear()
+        self.silence()  # a block cut by the end of the stream drops the reading it was in
         if self._record and self._cycle is None:
             yield self._emit()  # one reading in the whole stream: nothing to compare with
         self._drop_record()

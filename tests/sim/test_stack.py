@@ -1,0 +1,69 @@
+"""`make run` (enerbox sim stack): live readings on MQTT, nothing left running after Ctrl-C."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from tests.conftest import ROOT, free_port
+
+
+def _processes_mentioning(text: str) -> list[str]:
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if text in cmdline:
+            found.append(cmdline)
+    return found
+
+
+def test_stack_publishes_every_device_and_stops_cleanly(tmp_path: Path) -> None:
+    port = free_port()
+    run_dir = tmp_path / "run"
+    stack = subprocess.Popen(
+        [sys.executable, "-m", "services.core.cli", "sim", "stack", "--port", str(port),
+         "--run-dir", str(run_dir)],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    states: dict[str, dict[str, object]] = {}
+    got_all = threading.Event()
+
+    def on_message(_c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
+        states[msg.topic] = json.loads(msg.payload)
+        if len(states) >= 3:
+            got_all.set()
+
+    client = mqtt.Client(CallbackAPIVersion.VERSION2)
+    client.on_message = on_message
+    client.on_connect = lambda c, *_a: c.subscribe("enerbox/+/+/state")
+    try:
+        assert stack.stdout is not None
+        banner = stack.stdout.readline() + stack.stdout.readline()
+        assert f"mosquitto_sub -h 127.0.0.1 -p {port}" in banner, banner
+        client.connect("127.0.0.1", port)
+        client.loop_start()
+        assert got_all.wait(30), sorted(states)
+        assert "enerbox/teleinfo/linky/state" in states
+        products = {s.get("product_name") for t, s in states.items() if "/vedirect/" in t}
+        assert len(products) == 2
+    finally:
+        client.loop_stop()
+        stack.send_signal(signal.SIGINT)  # what Ctrl-C in `make run` sends
+        code = stack.wait(20)
+    assert code == 0
+    time.sleep(0.5)
+    assert _processes_mentioning(str(run_dir)) == []
+    assert not list((run_dir / "sim").iterdir())  # every pty link removed
