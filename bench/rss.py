@@ -89,3 +89,11 @@ def main() -> None:
           "--link", f"{{tmp}}/ve{s}"] for dev, s in devices],
         {"vedirect": {"ports": [{"port": f"{{tmp}}/ve{s}"} for _, s in devices]}},
     )
+    measure(
+        "enerbox run all (single process): teleinfo + vedirect with 2 ports", ["all"],
+        [["tic", "--mode", "standard", "--link", "{tmp}/tic0"],
+         ["vedirect", "--device", "bmv", "--link", "{tmp}/vea"],
+         ["vedirect", "--device", "mppt", "--link", "{tmp}/veb"]],
+        {"teleinfo": {"meters": [{"id": "linky", "port": "{tmp}/tic0"}]},
+         "vedirect": {"ports": [{"port": "{tmp}/vea"}, {"port": "{tmp}/veb"}]}},
+    )
