@@ -124,7 +124,7 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
 @pytest.fixture
 def prefix(request: pytest.FixtureRequest) -> str:
     """A topic prefix of this test's own: runs and tests never see each other's messages."""
-    name = re.sub(r"[^a-z0-9_-]+", "-", request.node.name.lower()).strip("-")[:60]
+    name = re.sub(r"[^a-z0-9_-]+", "-", request.node.name.lower())[:60].strip("-")
     return f"enerbox-test/{RUN_ID}/{name}"
 
 

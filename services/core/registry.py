@@ -36,6 +36,18 @@ SERVICES: dict[str, ServiceEntry] = {
             "services.vedirect.service:VedirectService",
             "Victron VE.Direct reader (battery monitors, MPPT chargers, inverters, chargers)",
         ),
+        ServiceEntry(
+            "relays",
+            "services.relays.config:RelaysConfig",
+            "services.relays.service:RelaysService",
+            "Relays and fil pilote radiators: user orders, automations, shedding, safe states",
+        ),
+        ServiceEntry(
+            "shedding",
+            "services.shedding.config:SheddingConfig",
+            "services.shedding.service:SheddingService",
+            "Load shedding before the Linky breaker trips",
+        ),
     )
 }
 

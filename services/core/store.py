@@ -27,7 +27,7 @@ def save_json(path: Path, data: Any) -> None:
         os.fsync(fd)  # the bytes are on disk before the name points at them
     finally:
         os.close(fd)
-    os.replace(tmp, path)
+    tmp.replace(path)
     dir_fd = os.open(path.parent, os.O_RDONLY)
     try:
         os.fsync(dir_fd)  # and the rename itself survives a power cut
@@ -46,6 +46,6 @@ def load_json(path: Path) -> Any | None:
     except json.JSONDecodeError as exc:
         aside = path.with_name(path.name + ".corrupt")
         with contextlib.suppress(OSError):
-            os.replace(path, aside)
+            path.replace(aside)
         log.error("state file %s is corrupt (%s); kept as %s", path, exc, aside)
         return None

@@ -1,0 +1,5 @@
+"""`python -m services.relays`: run the relays service."""
+
+from services.core.service import run
+
+raise SystemExit(run(["relays"]))
