@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from services.relays.config import RelayConfig, RelaysConfig
 from services.relays.discovery import relay_discovery
 from services.relays.drivers import make_board
 from services.relays.drivers.base import BoardError, OutputBoard
+from services.relays.drivers.retrying import retrying
 from services.relays.model import (
     RelayState,
     apply_command,
@@ -88,9 +90,10 @@ class RelaysService(Service):
         self.stop_event = threading.Event()
         self.thread = threading.Thread(target=self._run, name="relays", daemon=True)
         self.boards: dict[str, OutputBoard] = {
-            b.id: make_board(b.driver, b.id, bus=b.bus, address=b.address)
+            b.id: retrying(b.id, partial(make_board, b.driver, b.id, bus=b.bus, address=b.address))
             for b in self.cfg.boards
         }
+        self._board_errors: dict[str, str] = {}
         saved = load_json(self.state_file) or {}
         self.relays: dict[str, Relay] = {}
         for rc in self.cfg.relays:
@@ -290,12 +293,18 @@ class RelaysService(Service):
         return lambda: into.append(board.looks_reset())
 
     def _guard(self, board: str, action: Callable[[], object]) -> bool:
+        """Run board I/O; a failure is logged and announced once until the board recovers."""
         try:
             action()
         except BoardError as exc:
-            log.error("service=relays board=%s %s", board, exc)
-            self.bus.event("board_error", board=board, error=str(exc))
+            if self._board_errors.get(board) != str(exc):
+                self._board_errors[board] = str(exc)
+                log.error("service=relays board=%s %s (retrying)", board, exc)
+                self.bus.event("board_error", board=board, error=str(exc))
             return False
+        if self._board_errors.pop(board, None) is not None:
+            log.info("service=relays board=%s working again", board)
+            self.bus.event("board_ok", board=board)
         return True
 
     # -- bookkeeping -------------------------------------------------------------------------

@@ -98,8 +98,11 @@ def _start_broker(stack: Stack) -> bool:
 
 def _start_simulators(stack: Stack, enerbox: list[str], sim_dir: Path) -> None:
     """A Linky in standard mode, a SmartShunt and a SmartSolar charger, each on a pty."""
+    # The daily spike 45 s after start, for 20 s: the shed and, 30 s later, the restore
+    # show up in the first two minutes.
     stack.spawn("sim-tic", [*enerbox, "sim", "tic", "--mode", "standard", "--phases", "1",
-                            "--tariff", "tempo", "--link", str(sim_dir / "tic0")])
+                            "--tariff", "tempo", "--link", str(sim_dir / "tic0"),
+                            "--peak-at-s", "45", "--peak-duration-s", "20"])
     stack.spawn("sim-vedirect0", [*enerbox, "sim", "vedirect", "--device", "bmv",
                                   "--link", str(sim_dir / "vedirect0")])
     stack.spawn("sim-vedirect1", [*enerbox, "sim", "vedirect", "--device", "mppt",
@@ -140,13 +143,24 @@ def main(port: int = 1883, run_dir: Path = RUN_DIR) -> int:
                 {"port": str(sim_dir / "vedirect0"), "name": "SmartShunt (simulated)"},
                 {"port": str(sim_dir / "vedirect1"), "name": "SmartSolar (simulated)"},
             ]),
+            # Simulated boards: gpiozero's mock pins, and an MCP23017 kept in a JSON file.
+            "GPIOZERO_PIN_FACTORY": "mock",
+            "ENERBOX_RELAYS__BOARDS": json.dumps([
+                {"id": "gpio", "driver": "gpio"},
+                {"id": "remora", "driver": "mcp23017", "address": 0x20,
+                 "bus": f"fake:{sim_dir.parent / 'remora.json'}"},
+            ]),
+            "ENERBOX_SHEDDING__RESTORE_DELAY_S": "30",
+            "ENERBOX_GENERAL__DATA_DIR": str(sim_dir.parent / "data"),
         }
-        for service in ("teleinfo", "vedirect"):
+        for service in ("relays", "shedding", "teleinfo", "vedirect"):
             stack.spawn(service, [*enerbox, "run", service], env)
         print(
             "enerbox is running with simulated devices (logs in run/*.log). Watch it with:\n"
             f"  mosquitto_sub -h 127.0.0.1 -p {port} -t 'enerbox/#' -v\n"
             f"  mosquitto_sub -h 127.0.0.1 -p {port} -t 'enerbox/+/+/state'\n"
+            f"  mosquitto_sub -h 127.0.0.1 -p {port} -t 'enerbox/+/events'"
+            "   # a simulated peak at 45 s: shed, then restored 30 s later\n"
             "Ctrl-C stops everything.",
             flush=True,
         )

@@ -297,3 +297,27 @@ def test_clean_stop_leaves_safe_states(harness: Harness, tmp_path: Path,
     assert zone(tmp_path, 0) == PAIRS["arret"]
     saved = json.loads((tmp_path / "data" / "relays.json").read_text(encoding="utf-8"))
     assert saved["water-heater"]["mode"] == "on"  # the user's order survives the restart
+
+
+def test_missing_board_does_not_stop_the_others(tmp_path: Path, broker: Broker, prefix: str,
+                                                watch: Callable[[str], Watcher]) -> None:
+    config = make_config(tmp_path, broker, prefix)
+    data = config.model_dump(mode="json")
+    data["relays"]["boards"].append({"id": "attic", "driver": "pcf8574",
+                                     "bus": str(tmp_path / "no-i2c-bus"), "address": 0x27})
+    data["relays"]["relays"].append({"id": "fan", "board": "attic", "channel": 3})
+    for section in ("mqtt",):
+        data[section].pop("password", None)
+    h = Harness(root_model().model_validate(data), Clock(), watch(f"{prefix}/#"), broker,
+                prefix)
+    try:
+        h.start()
+        h.state("living", lambda s: s["order"] == "confort")
+        event = h.event("board_error")
+        assert event["board"] == "attic" and "cannot open" in event["error"]
+        assert h.state("fan", lambda s: True)["readback_ok"] is False
+        time.sleep(1)  # retried every pass, announced once
+        errors = [m for m in h.w.messages if b"board_error" in m.payload]
+        assert len(errors) == 1
+    finally:
+        h.stop()

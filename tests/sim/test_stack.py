@@ -43,7 +43,7 @@ def test_stack_publishes_every_device_and_stops_cleanly(tmp_path: Path) -> None:
 
     def on_message(_c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
         states[msg.topic] = json.loads(msg.payload)
-        if len(states) >= 3:
+        if len(states) >= 7:  # meter, 2 Victron devices, 3 relays, shedding
             got_all.set()
 
     client = mqtt.Client(CallbackAPIVersion.VERSION2)
@@ -57,6 +57,8 @@ def test_stack_publishes_every_device_and_stops_cleanly(tmp_path: Path) -> None:
         client.loop_start()
         assert got_all.wait(30), sorted(states)
         assert "enerbox/teleinfo/linky/state" in states
+        assert states["enerbox/relays/living/state"]["readback_ok"] is True
+        assert "enerbox/shedding/linky/state" in states
         products = {s.get("product_name") for t, s in states.items() if "/vedirect/" in t}
         assert len(products) == 2
     finally:
