@@ -79,6 +79,7 @@ class Broker:
         self.conf = workdir / "mosquitto.conf"
         self.conf.write_text(
             f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
+            "set_tcp_nodelay true\n"
             "log_dest stderr\nlog_type error\n",
             encoding="utf-8",
         )

@@ -10,6 +10,7 @@ What it guarantees to services (DESIGN.md, 'MQTT contract'):
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -80,6 +81,7 @@ class Bus:
         client.max_queued_messages_set(1000)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
+        client.on_socket_open = self._on_socket_open
         self._client = client
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -169,6 +171,13 @@ class Bus:
         self._connect_hooks.append(hook)
 
     # -- paho callbacks (network thread) -----------------------------------------------------
+
+    @staticmethod
+    def _on_socket_open(_client: mqtt.Client, _userdata: Any, sock: Any) -> None:
+        # Nagle's algorithm holds a small publish back until the previous one is acked
+        # (40 ms with delayed ACKs): a shed command must not wait for that.
+        with contextlib.suppress(OSError, AttributeError):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def _on_connect(
         self,

@@ -83,7 +83,9 @@ def _start_broker(stack: Stack) -> bool:
         return False
     conf = stack.run_dir / "mosquitto.conf"
     conf.write_text(
-        f"listener {stack.port} 127.0.0.1\nallow_anonymous true\npersistence false\n",
+        # set_tcp_nodelay: no Nagle delay on what the broker forwards (shed commands).
+        f"listener {stack.port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
+        "set_tcp_nodelay true\n",
         encoding="utf-8",
     )
     stack.spawn("mosquitto", [binary, "-c", str(conf)])
