@@ -71,6 +71,9 @@ class Bus:
         client = mqtt.Client(
             CallbackAPIVersion.VERSION2, client_id=cid[:64], protocol=MQTTProtocolVersion.MQTTv5
         )
+        # paho 2.2 logs an ERROR on every loop pass while disconnected: one line per broker
+        # outage is ours to write (SD cards wear out), so its own logger stays off.
+        client.disable_logger()
         client.will_set(self.topics.status, "offline", qos=1, retain=True)
         if config.username:
             password = config.password.get_secret_value() if config.password else None
