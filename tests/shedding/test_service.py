@@ -20,7 +20,7 @@ from tests.conftest import Broker, Watcher
 class Harness:
     def __init__(self, tmp_path: Path, broker: Broker, prefix: str, w: Watcher) -> None:
         self.broker, self.prefix, self.w = broker, prefix, w
-        self.config = root_model().model_validate({
+        self.config: Any = root_model().model_validate({
             "general": {"data_dir": str(tmp_path / "data")},
             "mqtt": {"host": broker.host, "port": broker.port, "prefix": prefix},
             "shedding": {"restore_delay_s": 1, "stale_after_s": 2, "loads": [
