@@ -119,7 +119,7 @@ class RelaysService(Service):
         """Safe state on every output first, then the persisted orders."""
         now = self.clock()
         for board in self.boards.values():
-            self._guard(board.name, board.configure)
+            self._guard(board.name, board.configure, proves=False)
         for relay in self.relays.values():
             self._write(relay, relay.cfg.safe_state, now)
         self.thread.start()
@@ -135,7 +135,7 @@ class RelaysService(Service):
             self._publish(relay)
         self._persist(force=True)
         for board in self.boards.values():
-            self._guard(board.name, board.close)
+            self._guard(board.name, board.close, proves=False)
 
     def set_auto(self, relay_id: str, value: str | None) -> None:
         """Where automations plug in: the value a relay takes in auto mode (None = default)."""
@@ -279,7 +279,7 @@ class RelaysService(Service):
             if self._guard(board.name, self._probe(board, reset)) and reset[0]:
                 log.warning("service=relays board=%s was reset: outputs re-applied", board.name)
                 self.bus.event("board_reset", board=board.name)
-                self._guard(board.name, board.configure)
+                self._guard(board.name, board.configure, proves=False)
         for relay in self.relays.values():
             value = relay.output.written
             if value is None:
@@ -292,8 +292,9 @@ class RelaysService(Service):
     def _probe(board: OutputBoard, into: list[bool]) -> Callable[[], None]:
         return lambda: into.append(board.looks_reset())
 
-    def _guard(self, board: str, action: Callable[[], object]) -> bool:
-        """Run board I/O; a failure is logged and announced once until the board recovers."""
+    def _guard(self, board: str, action: Callable[[], object], proves: bool = True) -> bool:
+        """Run board I/O; a failure is logged and announced once until the board recovers
+        (``proves``: whether success shows the board works; configure and close don't)."""
         try:
             action()
         except BoardError as exc:
@@ -302,7 +303,7 @@ class RelaysService(Service):
                 log.error("service=relays board=%s %s (retrying)", board, exc)
                 self.bus.event("board_error", board=board, error=str(exc))
             return False
-        if self._board_errors.pop(board, None) is not None:
+        if proves and self._board_errors.pop(board, None) is not None:
             log.info("service=relays board=%s working again", board)
             self.bus.event("board_ok", board=board)
         return True
