@@ -18,11 +18,15 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-# The broker is always real (tests and `make run`); install it where it is missing.
+# The broker and the time-series database are always real (tests and `make run`);
+# install what is missing.
 system-deps:
-	@if ! command -v mosquitto >/dev/null 2>&1 && [ ! -x /usr/sbin/mosquitto ]; then \
-		echo "installing mosquitto with apt-get"; \
-		$(APT) update -q && $(APT) install -y -q --no-install-recommends mosquitto mosquitto-clients; \
+	@missing=""; \
+	{ command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ]; } || missing="mosquitto mosquitto-clients"; \
+	command -v victoria-metrics >/dev/null 2>&1 || missing="$$missing victoria-metrics"; \
+	if [ -n "$$missing" ]; then \
+		echo "installing with apt-get:$$missing"; \
+		$(APT) update -q && $(APT) install -y -q --no-install-recommends $$missing; \
 	fi
 
 lint: venv
