@@ -1,0 +1,92 @@
+"""Readings as time-series points: measurement = service, tags = device (and phase / index),
+fields = the numeric normalized fields. Lists are per phase; mappings (tariff indexes) per key.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+# Identity and enumeration numbers are not measurements: kept out of the time series.
+SKIP = frozenset({"product_id", "day_sequence", "ts"})
+
+
+@dataclass(frozen=True, slots=True)
+class Point:
+    """One time-series point."""
+
+    measurement: str
+    tags: tuple[tuple[str, str], ...]  # sorted (key, value)
+    fields: tuple[tuple[str, float], ...]
+    ts_ns: int
+
+    def tag(self, key: str) -> str | None:
+        """A tag's value."""
+        return dict(self.tags).get(key)
+
+    def to_line(self) -> str:
+        """InfluxDB line protocol (nanosecond precision)."""
+        tags = "".join(f",{_escape(k)}={_escape(v)}" for k, v in self.tags)
+        fields = ",".join(f"{_escape(k)}={_number(v)}" for k, v in self.fields)
+        return f"{_escape(self.measurement)}{tags} {fields} {self.ts_ns}"
+
+
+def _escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace(",", "\\,").replace("=", "\\=").replace(" ", "\\ ")
+
+
+def _number(value: float) -> str:
+    # Every field is written as a float, so a field never changes type between points
+    # (InfluxDB rejects an int after a float for the same field).
+    return repr(float(value))
+
+
+def parse_ts(state: dict[str, Any]) -> float | None:
+    """Epoch seconds of a state's ``ts`` (ISO 8601 UTC), None when absent or unreadable."""
+    ts = state.get("ts")
+    if not isinstance(ts, str):
+        return None
+    try:
+        return datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
+def _numeric(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return 1.0 if value else 0.0
+    if isinstance(value, int | float) and math.isfinite(value):
+        return float(value)
+    return None
+
+
+def flatten(service: str, device: str, state: dict[str, Any], ts: float) -> list[Point]:
+    """Points of one state message: scalars on one point, then one per phase / index."""
+    ts_ns = round(ts * 1e9)
+    scalars: list[tuple[str, float]] = []
+    extra: dict[tuple[tuple[str, str], ...], list[tuple[str, float]]] = {}
+    for key, value in state.items():
+        if key in SKIP:
+            continue
+        number = _numeric(value)
+        if number is not None:
+            scalars.append((key, number))
+        elif isinstance(value, list):
+            for i, item in enumerate(value, start=1):
+                n = _numeric(item)
+                if n is not None:
+                    extra.setdefault((("phase", str(i)),), []).append((key, n))
+        elif isinstance(value, dict):
+            for sub, item in value.items():
+                n = _numeric(item)
+                if n is not None:
+                    extra.setdefault((("index", str(sub)),), []).append((key, n))
+    points = []
+    base = (("device", device),)
+    if scalars:
+        points.append(Point(service, base, tuple(sorted(scalars)), ts_ns))
+    for tags, fields in extra.items():
+        points.append(Point(service, tuple(sorted(base + tags)), tuple(sorted(fields)), ts_ns))
+    return points
