@@ -27,6 +27,7 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
+from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from services.core.config import MqttConfig
 from services.core.topics import Topics
@@ -34,6 +35,8 @@ from services.core.topics import Topics
 log = logging.getLogger(__name__)
 
 Handler = Callable[[str, bytes], None]
+Ack = Callable[[], None]
+AckedHandler = Callable[[str, bytes, Ack], None]
 Payload = str | bytes
 
 
@@ -57,19 +60,33 @@ class _Retained:
 class Bus:
     """One MQTT connection for one service."""
 
-    def __init__(self, config: MqttConfig, service: str, client_id: str | None = None) -> None:
+    def __init__(
+        self,
+        config: MqttConfig,
+        service: str,
+        client_id: str | None = None,
+        durable_session_s: int | None = None,
+    ) -> None:
+        """``durable_session_s``: keep an MQTT session that long across disconnects, with a
+        stable client id and manual acknowledgements (see ``subscribe_acked``): the broker
+        keeps what arrives while the service is down, and redelivers what it did not ack."""
         self.config = config
         self.topics = Topics(config.prefix, service)
         self.connected = threading.Event()
         self._retained: dict[str, _Retained] = {}
-        self._handlers: dict[str, Handler] = {}
+        self._subs: dict[str, SubscribeOptions] = {}
         self._connect_hooks: list[Callable[[], None]] = []
         self._lock = threading.Lock()
         self._was_connected = False
         self._stopping = False
-        cid = client_id or f"enerbox-{service}-{socket.gethostname()}-{os.getpid()}"
+        self.durable_session_s = durable_session_s
+        if client_id is None:
+            stable = f"enerbox-{service}-{config.prefix.replace('/', '-')}"
+            client_id = stable if durable_session_s else (
+                f"enerbox-{service}-{socket.gethostname()}-{os.getpid()}")
         client = mqtt.Client(
-            CallbackAPIVersion.VERSION2, client_id=cid[:64], protocol=MQTTProtocolVersion.MQTTv5
+            CallbackAPIVersion.VERSION2, client_id=client_id[:64],
+            protocol=MQTTProtocolVersion.MQTTv5, manual_ack=bool(durable_session_s),
         )
         # paho 2.2 logs an ERROR on every loop pass while disconnected: one line per broker
         # outage is ours to write (SD cards wear out), so its own logger stays off.
@@ -91,7 +108,15 @@ class Bus:
 
     def start(self) -> None:
         """Connect in the background; retries until the broker answers."""
-        self._client.connect_async(self.config.host, self.config.port, self.config.keepalive_s)
+        if self.durable_session_s:
+            props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+            props.SessionExpiryInterval = self.durable_session_s
+            self._client.connect_async(self.config.host, self.config.port,
+                                       self.config.keepalive_s, clean_start=False,
+                                       properties=props)
+        else:
+            self._client.connect_async(self.config.host, self.config.port,
+                                       self.config.keepalive_s)
         self._client.loop_start()
 
     def stop(self, timeout_s: float = 2.0) -> None:
@@ -162,12 +187,42 @@ class Bus:
             except Exception:
                 # A bad message must never kill paho's network thread.
                 log.exception("handler failed topic=%s", msg.topic)
+            finally:
+                if self.durable_session_s:
+                    _client.ack(msg.mid, msg.qos)
 
+        self._add_subscription(topic_filter, dispatch, SubscribeOptions(qos=1))
+
+    def subscribe_acked(self, topic_filter: str, handler: AckedHandler) -> None:
+        """Like ``subscribe``, but the message is acknowledged to the broker only when the
+        handler calls ``ack`` (after it stored the message): needs ``durable_session_s``."""
+        client = self._client
+
+        def dispatch(_client: mqtt.Client, _userdata: Any, msg: mqtt.MQTTMessage) -> None:
+            mid, qos = msg.mid, msg.qos
+
+            def ack() -> None:
+                client.ack(mid, qos)
+
+            try:
+                handler(msg.topic, bytes(msg.payload), ack)
+            except Exception:
+                log.exception("handler failed topic=%s", msg.topic)
+                ack()  # a message that breaks the handler would come back forever
+
+        # retainHandling=1: retained messages only for a new subscription, not again each
+        # time the durable session resumes (they were stored the first time).
+        self._add_subscription(topic_filter, dispatch, SubscribeOptions(qos=1, retainHandling=1))
+
+    def _add_subscription(
+        self, topic_filter: str, dispatch: Callable[[mqtt.Client, Any, mqtt.MQTTMessage], None],
+        options: SubscribeOptions,
+    ) -> None:
         with self._lock:
-            self._handlers[topic_filter] = handler
+            self._subs[topic_filter] = options
         self._client.message_callback_add(topic_filter, dispatch)
         if self.connected.is_set():
-            self._client.subscribe(topic_filter, qos=1)
+            self._client.subscribe(topic_filter, options=options)
 
     def on_connected(self, hook: Callable[[], None]) -> None:
         """Run ``hook`` after every (re)connection, once subscriptions and state are back."""
@@ -203,10 +258,10 @@ class Bus:
         self._was_connected = True
         client.publish(self.topics.status, "online", qos=1, retain=True)
         with self._lock:
-            filters = list(self._handlers)
+            subs = list(self._subs.items())
             retained = list(self._retained.items())
-        for topic_filter in filters:
-            client.subscribe(topic_filter, qos=1)
+        for topic_filter, options in subs:
+            client.subscribe(topic_filter, options=options)
         now = time.monotonic()
         for topic, item in retained:
             expiry = item.expiry_s

@@ -32,6 +32,15 @@ def _parser() -> argparse.ArgumentParser:
     check = config_sub.add_parser("check", help="validate a configuration file")
     check.add_argument("file", nargs="?", help="file to check (default: $ENERBOX_CONFIG)")
 
+    history = sub.add_parser("history", help="the historian's local history")
+    history_sub = history.add_subparsers(dest="history_command", required=True)
+    export = history_sub.add_parser("export", help="one-minute aggregates (or --ledger) as CSV")
+    export.add_argument("--from", dest="start", required=True, help="first day, YYYY-MM-DD")
+    export.add_argument("--to", dest="end", required=True, help="last day, YYYY-MM-DD")
+    export.add_argument("--ledger", action="store_true", help="the daily energy and cost ledger")
+    export.add_argument("--output", "-o", help="CSV file (default: stdout)")
+    export.add_argument("--config", help="configuration file (default: $ENERBOX_CONFIG)")
+
     sub.add_parser("sim", help="device simulators (see 'enerbox sim -h')", add_help=False)
     return parser
 
@@ -97,7 +106,20 @@ def main(argv: list[str] | None = None) -> int:
         return run(names, args.config)
     if args.command == "decode":
         return _decode(args)
+    if args.command == "history":
+        return _history(args)
     return _config_check(args)
+
+
+def _history(args: argparse.Namespace) -> int:
+    from services.historian.export import main as export_main
+
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        print(exc.report(), file=sys.stderr)
+        return 2
+    return export_main(config, args.start, args.end, args.output, args.ledger)
 
 
 if __name__ == "__main__":

@@ -48,6 +48,12 @@ SERVICES: dict[str, ServiceEntry] = {
             "services.shedding.service:SheddingService",
             "Load shedding before the Linky breaker trips",
         ),
+        ServiceEntry(
+            "historian",
+            "services.historian.config:HistorianConfig",
+            "services.historian.service:HistorianService",
+            "Local history, daily energy ledger, InfluxDB and emoncms, store-and-forward",
+        ),
     )
 }
 

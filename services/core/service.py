@@ -25,6 +25,11 @@ class Service:
 
     name: ClassVar[str]
 
+    @classmethod
+    def session_expiry_s(cls, config: Any) -> int | None:
+        """A durable MQTT session for this service (None: a clean one each time)."""
+        return None
+
     def __init__(self, config: Any, bus: Bus) -> None:
         self.config = config
         self.bus = bus
@@ -42,7 +47,7 @@ def build(name: str, config: Any) -> Service:
     if entry is None:
         raise KeyError(f"unknown service {name!r} (known: {', '.join(sorted(SERVICES))})")
     cls = load(entry.service)
-    bus = Bus(config.mqtt, name)
+    bus = Bus(config.mqtt, name, durable_session_s=cls.session_expiry_s(config))
     service: Service = cls(config, bus)
     return service
 

@@ -1,0 +1,318 @@
+"""Daily energy ledger: Wh per local day, meter and tariff index, from the meters' own
+counters (never from integrated power), priced with that day's tariff.
+
+Each counter has a baseline (last value and time). A reading adds value − baseline to the
+local days it spans, in proportion to time; a counter that went backwards or rose faster
+than ``max_power_w`` allows is flagged in ``anomalies`` instead, and the baseline moves on.
+Baselines and day totals are written in the same transaction, so after a crash or a
+historian outage the first reading counts the whole gap from the last written baseline:
+nothing is lost or counted twice, only spread over the gap's days in proportion to time.
+"""
+
+from __future__ import annotations
+
+import math
+import sqlite3
+import threading
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from services.historian.history import LocalHistory, open_db, transaction
+from services.historian.tariffs import TariffBook
+
+METER, PRODUCTION = "meter", "production"
+EXPORT = "export"  # the index name of a meter's export counter (EAIT)
+ENERGY = "energy"  # the index name of a production counter
+Counter = tuple[str, str, str]  # kind, meter or source name, index
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS ledger_baselines (
+    kind TEXT NOT NULL, name TEXT NOT NULL, idx TEXT NOT NULL,
+    value REAL NOT NULL, ts REAL NOT NULL,
+    PRIMARY KEY (kind, name, idx)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS ledger_meters (
+    name TEXT PRIMARY KEY, meter_id TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS ledger_days (
+    day TEXT NOT NULL, kind TEXT NOT NULL, name TEXT NOT NULL, idx TEXT NOT NULL,
+    wh REAL NOT NULL,
+    PRIMARY KEY (day, kind, name, idx)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS anomalies (
+    id INTEGER PRIMARY KEY, day TEXT NOT NULL, kind TEXT NOT NULL, meter TEXT NOT NULL,
+    idx TEXT NOT NULL, old REAL, new REAL, ts REAL NOT NULL, reason TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS anomalies_day ON anomalies (day);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Anomaly:
+    """A counter reading that was not summed: ``backwards``, ``jump`` or ``meter_swap``."""
+
+    day: date
+    kind: str
+    meter: str
+    index: str
+    old: float | None
+    new: float | None
+    ts: float
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class DayRow:
+    """One meter's local day: energy per index, costs (None without a tariff), production."""
+
+    day: date
+    meter: str
+    import_wh_by_index: dict[str, float]
+    import_cost_eur_by_index: dict[str, float | None]
+    import_wh: float
+    import_cost_eur: float | None  # energy only; None if any used index has no price
+    subscription_eur: float | None
+    total_cost_eur: float | None  # energy + subscription
+    export_wh: float
+    export_revenue_eur: float | None
+    production_wh: float  # every production source of the site
+    self_consumption_wh: float
+    self_sufficiency: float | None
+    flags: int  # anomalies of this meter and of production sources that day
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+class Ledger:
+    """Daily energy per meter and index, accumulated in memory, written by ``flush``."""
+
+    def __init__(
+        self, db: LocalHistory | sqlite3.Connection | Path | str, tariffs: TariffBook,
+        tz: str = "Europe/Paris", max_power_w: float = 36_000.0,
+    ) -> None:
+        if isinstance(db, LocalHistory):  # share its connection and its transactions' lock
+            self.db, self.db_lock = db.db, db.db_lock
+        elif isinstance(db, sqlite3.Connection):
+            self.db, self.db_lock = db, threading.RLock()
+        else:
+            self.db, self.db_lock = open_db(Path(db)), threading.RLock()
+        self.tariffs = tariffs
+        self.tz = ZoneInfo(tz)
+        self.max_power_w = max_power_w
+        self._lock = threading.Lock()
+        self._days: defaultdict[tuple[str, str, str, str], float] = defaultdict(float)
+        self._anomalies: list[tuple[str, str, str, str, float | None, float | None, float,
+                                    str]] = []
+        self._dirty: set[Counter] = set()
+        self._reset: set[str] = set()  # meters swapped: their stored baselines are dropped
+        self._ids_dirty: set[str] = set()
+        self._today = (0.0, 0.0, "")  # cached local day: start, end, ISO date
+        with self.db_lock:
+            self.db.executescript(f"BEGIN IMMEDIATE; {_SCHEMA} COMMIT;")
+            self._base: dict[Counter, tuple[float, float]] = {
+                (k, n, i): (v, t) for k, n, i, v, t in self.db.execute(
+                    "SELECT kind, name, idx, value, ts FROM ledger_baselines")
+            }
+            self._meter_ids: dict[str, str] = dict(
+                self.db.execute("SELECT name, meter_id FROM ledger_meters").fetchall())
+
+    # -- observing ----------------------------------------------------------------------------
+
+    def observe_meter(
+        self, meter: str, ts: float, indexes: dict[str, int], export_wh: int | None,
+        meter_id: str | None,
+    ) -> None:
+        """A reading of a meter's import indexes (Wh, by index name) and export counter."""
+        with self._lock:
+            if meter_id is not None and self._meter_ids.get(meter) != meter_id:
+                self._swap(meter, ts, indexes, export_wh, meter_id)
+            for idx, value in indexes.items():
+                v = _number(value)
+                if v is not None:
+                    self._counter((METER, meter, str(idx)), ts, v)
+            v = _number(export_wh)
+            if v is not None:
+                self._counter((METER, meter, EXPORT), ts, v)
+
+    def observe_production(self, source: str, ts: float, energy_wh: float) -> None:
+        """A reading of a monotonic production counter (Wh)."""
+        v = _number(energy_wh)
+        if v is not None:
+            with self._lock:
+                self._counter((PRODUCTION, source, ENERGY), ts, v)
+
+    def _swap(self, meter: str, ts: float, indexes: dict[str, int], export_wh: int | None,
+              meter_id: str) -> None:
+        """A new meter number: every baseline of the old meter is flagged and forgotten."""
+        known = self._meter_ids.get(meter)
+        self._meter_ids[meter] = meter_id
+        self._ids_dirty.add(meter)
+        if known is None:  # first number seen for this meter: nothing to compare
+            return
+        new: dict[str, Any] = {**indexes, EXPORT: export_wh}
+        for key in [k for k in self._base if k[0] == METER and k[1] == meter]:
+            old, _ = self._base.pop(key)
+            self._flag(key, old, _number(new.get(key[2])), ts, "meter_swap")
+            self._dirty.discard(key)
+        self._reset.add(meter)
+
+    def _counter(self, key: Counter, ts: float, value: float) -> None:
+        prev = self._base.get(key)
+        if prev is None:
+            self._base[key] = (value, ts)
+            self._dirty.add(key)
+            return
+        old, old_ts = prev
+        if ts <= old_ts and value <= old:
+            return  # an older reading again (a retained state after a reconnect)
+        end = max(ts, old_ts)  # a baseline's time never goes back
+        self._base[key] = (value, end)
+        self._dirty.add(key)
+        delta = value - old
+        if delta < 0:
+            self._flag(key, old, value, ts, "backwards")
+        elif delta > self.max_power_w * (end - old_ts) / 3600 * 1.5 + 10:
+            self._flag(key, old, value, ts, "jump")
+        else:  # zero too: the day shows the counter was read
+            for day, wh in self._split(old_ts, end, delta):
+                self._days[(day, *key)] += wh
+
+    def _flag(self, key: Counter, old: float | None, new: float | None, ts: float,
+              reason: str) -> None:
+        self._anomalies.append((self._day_of(ts)[0], *key, old, new, ts, reason))
+
+    def _day_of(self, t: float) -> tuple[str, float]:
+        """ISO local date of ``t`` and the epoch of the next local midnight."""
+        lo, hi, iso = self._today
+        if not lo <= t < hi:
+            d = datetime.fromtimestamp(t, self.tz).date()
+            lo = datetime.combine(d, time(), self.tz).timestamp()
+            hi = datetime.combine(d + timedelta(days=1), time(), self.tz).timestamp()
+            iso = d.isoformat()
+            self._today = (lo, hi, iso)
+        return iso, hi
+
+    def _split(self, t0: float, t1: float, wh: float) -> list[tuple[str, float]]:
+        """``wh`` spread over the local days of [t0, t1] in proportion to time."""
+        day, midnight = self._day_of(t0)
+        if t1 <= midnight:
+            return [(day, wh)]
+        parts, t, left = [], t0, wh
+        while t1 > midnight:
+            share = wh * (midnight - t) / (t1 - t0)
+            parts.append((day, share))
+            left -= share
+            t = midnight
+            day, midnight = self._day_of(t)
+        parts.append((day, left))  # the remainder: parts add up to wh exactly
+        return parts
+
+    # -- writing ------------------------------------------------------------------------------
+
+    def flush(self) -> int:
+        """Write day totals, baselines and anomalies in one transaction; rows written."""
+        with self._lock:
+            days, self._days = self._days, defaultdict(float)
+            anomalies, self._anomalies = self._anomalies, []
+            dirty, self._dirty = self._dirty, set()
+            reset, self._reset = self._reset, set()
+            ids_dirty, self._ids_dirty = self._ids_dirty, set()
+            bases = [(*k, *self._base[k]) for k in dirty if k in self._base]
+            ids = [(m, self._meter_ids[m]) for m in ids_dirty]
+        if not (days or anomalies or dirty or reset or ids_dirty):
+            return 0
+        try:
+            with self.db_lock, transaction(self.db):
+                db = self.db
+                for meter in reset:
+                    db.execute("DELETE FROM ledger_baselines WHERE kind = ? AND name = ?",
+                               (METER, meter))
+                db.executemany("INSERT OR REPLACE INTO ledger_baselines VALUES (?, ?, ?, ?, ?)",
+                               bases)
+                db.executemany("INSERT OR REPLACE INTO ledger_meters VALUES (?, ?)", ids)
+                db.executemany(
+                    "INSERT INTO ledger_days VALUES (?, ?, ?, ?, ?) ON CONFLICT DO UPDATE "
+                    "SET wh = wh + excluded.wh", [(*k, wh) for k, wh in sorted(days.items())])
+                db.executemany("INSERT INTO anomalies(day, kind, meter, idx, old, new, ts, "
+                               "reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", anomalies)
+        except BaseException:
+            with self._lock:  # keep everything for the next try
+                for k, wh in days.items():
+                    self._days[k] += wh
+                self._anomalies[:0] = anomalies
+                self._dirty |= dirty
+                self._reset |= reset
+                self._ids_dirty |= ids_dirty
+            raise
+        return len(days) + len(anomalies) + len(bases) + len(ids)
+
+    # -- reading ------------------------------------------------------------------------------
+
+    def daily(self, start: date, end: date, meter: str | None = None) -> list[DayRow]:
+        """One row per local day (start..end inclusive) and meter with readings that day."""
+        span = (start.isoformat(), end.isoformat())
+        meters: defaultdict[str, defaultdict[str, dict[str, float]]] = defaultdict(
+            lambda: defaultdict(dict))
+        production: defaultdict[str, float] = defaultdict(float)
+        flags: defaultdict[tuple[str, str | None], int] = defaultdict(int)
+        with self.db_lock:
+            for day, kind, name, idx, wh in self.db.execute(
+                "SELECT day, kind, name, idx, wh FROM ledger_days WHERE day BETWEEN ? AND ?", span
+            ):
+                if kind == METER:
+                    meters[day][name][idx] = wh
+                else:
+                    production[day] += wh
+            for day, kind, name, n in self.db.execute(
+                "SELECT day, kind, meter, count(*) FROM anomalies WHERE day BETWEEN ? AND ? "
+                "GROUP BY day, kind, meter", span,
+            ):
+                flags[(day, name if kind == METER else None)] += n
+        rows = []
+        for day in sorted(meters):
+            for name in sorted(meters[day]):
+                if meter is None or name == meter:
+                    n = flags[(day, name)] + flags[(day, None)]
+                    rows.append(self._row(date.fromisoformat(day), name, meters[day][name],
+                                          production[day], n))
+        return rows
+
+    def _row(self, day: date, meter: str, counters: dict[str, float], production: float,
+             flags: int) -> DayRow:
+        tariff = self.tariffs.for_day(day)
+        by_index = {i: wh for i, wh in sorted(counters.items()) if i != EXPORT}
+        prices = tariff.prices_eur_per_kwh if tariff else {}
+        costs = {i: None if (p := prices.get(i)) is None else wh / 1000 * p
+                 for i, wh in by_index.items()}
+        import_wh = sum(by_index.values())
+        # Energy with no price is an unknown cost, never a free one.
+        unpriced = tariff is None or any(c is None and by_index[i] for i, c in costs.items())
+        import_cost = None if unpriced else sum(c for c in costs.values() if c is not None)
+        subscription = tariff.subscription_eur_per_day if tariff else None
+        export_wh = counters.get(EXPORT, 0.0)
+        own = max(0.0, production - export_wh)
+        return DayRow(
+            day=day, meter=meter, import_wh_by_index=by_index, import_cost_eur_by_index=costs,
+            import_wh=import_wh, import_cost_eur=import_cost, subscription_eur=subscription,
+            total_cost_eur=None if import_cost is None or subscription is None
+            else import_cost + subscription,
+            export_wh=export_wh,
+            export_revenue_eur=None if tariff is None
+            else export_wh / 1000 * tariff.export_eur_per_kwh,
+            production_wh=production, self_consumption_wh=own,
+            self_sufficiency=own / (own + import_wh) if own + import_wh > 0 else None,
+            flags=flags,
+        )
+
+    def anomalies(self, start: date, end: date) -> list[Anomaly]:
+        """Flagged readings of the local days start..end (inclusive), oldest first."""
+        with self.db_lock:
+            rows = self.db.execute(
+                "SELECT day, kind, meter, idx, old, new, ts, reason FROM anomalies "
+                "WHERE day BETWEEN ? AND ? ORDER BY ts, id", (start.isoformat(), end.isoformat()),
+            ).fetchall()
+        return [Anomaly(date.fromisoformat(r[0]), *r[1:]) for r in rows]

@@ -1,0 +1,207 @@
+"""historian service: every state on the bus into the local history, the daily ledger,
+InfluxDB and emoncms, without losing a reading when any of them is away.
+
+The MQTT callback only appends to a list; a worker thread takes the list every half
+second, turns states into points and hands them on in batches: one transaction per batch
+into each disk queue, one local-history write per ``flush_interval_s``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+from services.core.bus import Ack, Bus
+from services.core.service import Service
+from services.historian.config import HistorianConfig
+from services.historian.emoncms import EmoncmsSink
+from services.historian.history import LocalHistory
+from services.historian.influx import InfluxSink
+from services.historian.ledger import Ledger
+from services.historian.points import Point, flatten, parse_ts
+from services.historian.spool import Spool
+from services.historian.tariffs import TariffBook
+
+log = logging.getLogger(__name__)
+BATCH_S = 0.5
+MB = 1024 * 1024
+
+
+class HistorianService(Service):
+    """Subscribes to every device and control state; writes them where configured."""
+
+    name = "historian"
+
+    @classmethod
+    def session_expiry_s(cls, config: Any) -> int | None:
+        """A durable session: what the broker got while we were down is redelivered."""
+        return int(config.historian.session_expiry_s) or None
+
+    def __init__(self, config: Any, bus: Bus) -> None:
+        super().__init__(config, bus)
+        self.cfg: HistorianConfig = config.historian
+        data_dir = Path(config.general.data_dir)
+        db = self.cfg.db_file or data_dir / "history.sqlite3"
+        self.history = LocalHistory(db, self.cfg.retention_days)
+        self.ledger = Ledger(self.history, TariffBook(tariffs=self.cfg.tariffs),
+                             tz=self.cfg.timezone, max_power_w=self.cfg.max_power_w)
+        self.production = {(s.service, s.device, s.field): s.scale_to_wh
+                           for s in self.cfg.production}
+        self.inbox: deque[tuple[str, bytes, Ack]] = deque()
+        self.stop_event = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="historian", daemon=True)
+        self.influx: InfluxSink | None = None
+        self.emoncms: EmoncmsSink | None = None
+        self._emon_last: dict[tuple[str, str], float] = {}
+        self.points_in = 0
+        influx = self.cfg.influxdb
+        if influx.enabled:
+            spool = Spool(data_dir / "influx-queue.sqlite3", int(influx.disk_budget_mb * MB))
+            self.influx = InfluxSink(
+                spool, influx.url, influx.token.get_secret_value() if influx.token else None,
+                influx.org, influx.bucket, batch_size=influx.batch_size, on_event=self._event,
+            )
+        emon = self.cfg.emoncms
+        if emon.enabled:
+            spool = Spool(data_dir / "emoncms-queue.sqlite3", int(emon.disk_budget_mb * MB))
+            self.emoncms = EmoncmsSink(
+                spool, emon.url, emon.apikey.get_secret_value() if emon.apikey else "",
+                node_prefix=emon.node_prefix, on_event=self._event,
+            )
+        self._budget_warned: set[str] = set()
+        topic = f"{bus.topics.prefix}/+/+/state"
+        if bus.durable_session_s:
+            bus.subscribe_acked(topic, self._on_state)
+        else:
+            bus.subscribe(topic, lambda t, p: self._on_state(t, p, _no_ack))
+
+    def start(self) -> None:
+        """Start the worker and the sinks."""
+        for sink in (self.influx, self.emoncms):
+            if sink is not None:
+                sink.start()
+        self.thread.start()
+
+    def stop(self) -> None:
+        """Write everything received, then stop (queued points stay on disk for next time)."""
+        self.stop_event.set()
+        self.thread.join(timeout=10)
+        self._drain(time.time())
+        self.history.flush(time.time(), force=True)
+        self.ledger.flush()
+        for sink in (self.influx, self.emoncms):
+            if sink is not None:
+                sink.stop()
+                sink.spool.close()
+        self.history.close()
+
+    def _on_state(self, topic: str, payload: bytes, ack: Ack) -> None:
+        self.inbox.append((topic, payload, ack))  # deque.append is atomic: no lock here
+
+    def _event(self, kind: str, data: dict[str, Any]) -> None:
+        self.bus.event(kind, **data)  # the sinks log their state changes themselves
+
+    # -- worker -------------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        next_flush = time.monotonic() + self.cfg.flush_interval_s
+        next_prune = 0.0
+        while not self.stop_event.wait(BATCH_S):
+            now = time.time()
+            try:
+                self._drain(now)
+                mono = time.monotonic()
+                if mono >= next_flush:
+                    next_flush = mono + self.cfg.flush_interval_s
+                    self.history.flush(now)
+                    self.ledger.flush()
+                if mono >= next_prune:
+                    next_prune = mono + 86400
+                    self.history.prune(now)
+            except Exception:  # one bad batch must not end the history
+                log.exception("service=historian batch failed")
+
+    def _drain(self, now: float) -> None:
+        items: list[tuple[str, bytes, Ack]] = []
+        while self.inbox:
+            items.append(self.inbox.popleft())
+        if not items:
+            return
+        lines: list[str] = []
+        emon: list[Point] = []
+        prefix_levels = self.bus.topics.prefix.count("/") + 1
+        for topic, payload, _ack in items:
+            parts = topic.split("/")[prefix_levels:]
+            if len(parts) != 3 or not payload:
+                continue
+            service, device = parts[0], parts[1]
+            try:
+                state = json.loads(payload)
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                continue
+            if not isinstance(state, dict):
+                continue
+            ts = parse_ts(state) or now
+            points = flatten(service, device, state, ts)
+            for point in points:
+                self.history.add(point)
+            self.points_in += len(points)
+            self._ledger(service, device, state, ts)
+            if self.influx is not None:
+                lines += [p.to_line() for p in points]
+            if self.emoncms is not None and self._emon_due(service, device, ts):
+                emon += points
+        self._queue("influxdb", self.influx, lines)
+        if self.emoncms is not None and emon:
+            self._queue("emoncms", self.emoncms, self.emoncms.items(emon))
+        # Acknowledged to the broker only now that the points sit in the disk queues: a
+        # kill -9 before this line makes the broker deliver them again.
+        for _topic, _payload, ack in items:
+            ack()
+
+    def _queue(self, name: str, sink: InfluxSink | EmoncmsSink | None, items: list[str]) -> None:
+        if sink is None or not items:
+            return
+        dropped = sink.spool.put(items)
+        if dropped and name not in self._budget_warned:
+            self._budget_warned.add(name)
+            log.warning("service=historian %s queue full: new points refused", name)
+            self._event("disk_budget_exceeded", {
+                "sink": name, "dropped": dropped,
+                "reason": f"{name} unreachable for too long: its disk queue is full, new points "
+                          "are refused until it drains",
+            })
+        elif not dropped:
+            self._budget_warned.discard(name)
+
+    def _emon_due(self, service: str, device: str, ts: float) -> bool:
+        key = (service, device)
+        if ts - self._emon_last.get(key, float("-inf")) < self.cfg.emoncms.interval_s:
+            return False
+        self._emon_last[key] = ts
+        return True
+
+    def _ledger(self, service: str, device: str, state: dict[str, Any], ts: float) -> None:
+        if service == "teleinfo":
+            indexes = state.get("energy_import_by_index_wh")
+            export = state.get("energy_export_wh")
+            if isinstance(indexes, dict) or isinstance(export, int):
+                self.ledger.observe_meter(
+                    device, ts, indexes if isinstance(indexes, dict) else {},
+                    export if isinstance(export, int) else None, state.get("meter_id"),
+                )
+        for (src_service, src_device, field), scale in self.production.items():
+            if src_service == service and src_device == device:
+                value = state.get(field)
+                if isinstance(value, int | float) and not isinstance(value, bool):
+                    self.ledger.observe_production(f"{service}/{device}/{field}", ts,
+                                                   value * scale)
+
+
+def _no_ack() -> None:
+    """Messages of a clean session are acknowledged by paho itself."""

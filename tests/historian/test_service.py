@@ -1,0 +1,125 @@
+"""The historian end to end: MQTT states -> historian process -> VictoriaMetrics and the local
+history, across a database outage and a kill -9 of the historian."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+
+from tests.conftest import ROOT, Broker
+from tests.historian.vm import VM, victoria_metrics
+from tests.teleinfo.test_service import Proc
+
+T0 = 1_764_000_000.0  # 2025-11-24T16:00:00Z: readings carry their own timestamps
+
+
+@pytest.fixture
+def vm(tmp_path: Path) -> Iterator[VM]:
+    # dedup at 1 ms: the one way VictoriaMetrics gets InfluxDB's "same series and timestamp
+    # overwrite" behaviour, which makes a batch re-sent after a crash harmless.
+    with victoria_metrics(tmp_path, dedup=True) as server:
+        yield server
+
+
+class Publisher:
+    """A device service stand-in: teleinfo states with increasing timestamps, QoS 1."""
+
+    def __init__(self, broker: Broker, prefix: str) -> None:
+        self.prefix, self.n = prefix, 0
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=MQTTProtocolVersion.MQTTv5)
+        self.client.connect(broker.host, broker.port)
+        self.client.loop_start()
+
+    def send(self, count: int) -> None:
+        for _ in range(count):
+            ts = T0 + self.n
+            state = {"apparent_power_va": 1000 + self.n, "current_a": [self.n % 40],
+                     "energy_import_by_index_wh": {"base": 1_000_000 + self.n * 10},
+                     "energy_import_wh": 1_000_000 + self.n * 10, "meter_id": "031999000001",
+                     "ts": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(ts))}
+            self.client.publish(f"{self.prefix}/teleinfo/linky/state", json.dumps(state),
+                                qos=1).wait_for_publish(5)
+            self.n += 1
+
+    def close(self) -> None:
+        self.client.loop_stop()
+        self.client.disconnect()
+
+
+def historian(tmp_path: Path, broker: Broker, prefix: str, vm: VM) -> Proc:
+    config = {
+        "general": {"data_dir": str(tmp_path / "data")},
+        "mqtt": {"host": broker.host, "port": broker.port, "prefix": prefix},
+        "historian": {
+            "flush_interval_s": 1,
+            "tariffs": [{"valid_from": "2025-01-01", "subscription_eur_per_day": 0.5,
+                         "prices_eur_per_kwh": {"base": 0.25}}],
+            "influxdb": {"enabled": True, "url": vm.url, "token": "unused", "batch_size": 100},
+        },
+    }
+    path = tmp_path / "enerbox.yaml"
+    path.write_text(json.dumps(config), encoding="utf-8")
+    return Proc([sys.executable, "-m", "services.historian"], tmp_path / "historian.log",
+                {"ENERBOX_CONFIG": str(path)})
+
+
+def samples(vm: VM, want: int, timeout: float = 30) -> list[int]:
+    deadline = time.monotonic() + timeout
+    while True:
+        series = vm.export('teleinfo_apparent_power_va{device="linky"}')
+        stamps = [t for s in series for t in s.timestamps]
+        if len(stamps) >= want or time.monotonic() > deadline:
+            return stamps
+        time.sleep(0.5)
+
+
+def test_outage_and_kill_lose_nothing_and_double_nothing(
+    tmp_path: Path, broker: Broker, prefix: str, vm: VM,
+) -> None:
+    proc = historian(tmp_path, broker, prefix, vm).start()
+    pub = Publisher(broker, prefix)
+    try:
+        time.sleep(1.5)  # subscribed (its durable session now exists on the broker)
+        pub.send(50)
+        assert len(samples(vm, 50)) == 50
+        vm.stop()  # the database goes away for a while
+        pub.send(50)
+        time.sleep(1)
+        proc.stop(signal.SIGKILL)  # and the historian dies mid-stream, unannounced
+        pub.send(50)  # the broker keeps these for the historian's session
+        vm.start(dedup=True)
+        proc.start()
+        stamps = samples(vm, 150, timeout=60)
+        assert len(stamps) == 150, proc.log
+        assert sorted(stamps) == [round((T0 + i) * 1000) for i in range(150)]
+        series = vm.export('teleinfo_current_a{device="linky",phase="1"}')
+        assert series and len(series[0].values) == 150
+    finally:
+        pub.close()
+        proc.stop()
+    # The local history and the ledger were written too.
+    export = subprocess.run(
+        [sys.executable, "-m", "services.core.cli", "history", "export", "--from",
+         "2025-11-24", "--to", "2025-11-24", "--ledger", "--config",
+         str(tmp_path / "enerbox.yaml")], capture_output=True, text=True, cwd=ROOT, check=False)
+    assert export.returncode == 0, export.stderr
+    rows: list[dict[str, Any]] = list(csv.DictReader(io.StringIO(export.stdout)))
+    assert rows and float(rows[0]["import_wh"]) == 149 * 10  # 150 readings, 10 Wh apart
+    history = subprocess.run(
+        [sys.executable, "-m", "services.core.cli", "history", "export", "--from",
+         "2025-11-24", "--to", "2025-11-24", "--config", str(tmp_path / "enerbox.yaml")],
+        capture_output=True, text=True, cwd=ROOT, check=False)
+    assert history.returncode == 0, history.stderr
+    assert "apparent_power_va" in history.stdout
