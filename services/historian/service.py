@@ -54,6 +54,7 @@ class HistorianService(Service):
                            for s in self.cfg.production}
         self.inbox: deque[tuple[str, bytes, Ack]] = deque()
         self.stop_event = threading.Event()
+        self.wake = threading.Event()
         self.thread = threading.Thread(target=self._run, name="historian", daemon=True)
         self.influx: InfluxSink | None = None
         self.emoncms: EmoncmsSink | None = None
@@ -90,6 +91,7 @@ class HistorianService(Service):
     def stop(self) -> None:
         """Write everything received, then stop (queued points stay on disk for next time)."""
         self.stop_event.set()
+        self.wake.set()
         self.thread.join(timeout=10)
         self._drain(time.time())
         self.history.flush(time.time(), force=True)
@@ -102,6 +104,7 @@ class HistorianService(Service):
 
     def _on_state(self, topic: str, payload: bytes, ack: Ack) -> None:
         self.inbox.append((topic, payload, ack))  # deque.append is atomic: no lock here
+        self.wake.set()
 
     def _event(self, kind: str, data: dict[str, Any]) -> None:
         self.bus.event(kind, **data)  # the sinks log their state changes themselves
@@ -109,9 +112,14 @@ class HistorianService(Service):
     # -- worker -------------------------------------------------------------------------------
 
     def _run(self) -> None:
+        # Work as soon as something arrives: the broker sends only a few unacknowledged
+        # messages at a time (its inflight window), so waiting would throttle the stream.
+        # Under load the batches grow by themselves: one disk-queue commit per batch.
         next_flush = time.monotonic() + self.cfg.flush_interval_s
         next_prune = 0.0
-        while not self.stop_event.wait(BATCH_S):
+        while not self.stop_event.is_set():
+            self.wake.wait(BATCH_S)
+            self.wake.clear()
             now = time.time()
             try:
                 self._drain(now)
