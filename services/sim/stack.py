@@ -155,7 +155,7 @@ def main(port: int = 1883, run_dir: Path = RUN_DIR) -> int:
             "ENERBOX_SHEDDING__RESTORE_DELAY_S": "30",
             "ENERBOX_GENERAL__DATA_DIR": str(sim_dir.parent / "data"),
         }
-        for service in ("relays", "shedding", "teleinfo", "vedirect"):
+        for service in ("historian", "relays", "shedding", "teleinfo", "vedirect"):
             stack.spawn(service, [*enerbox, "run", service], env)
         print(
             "enerbox is running with simulated devices (logs in run/*.log). Watch it with:\n"
