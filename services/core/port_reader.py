@@ -9,8 +9,12 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Sequence
+from typing import Any
 
+from services.core.bus import Bus
 from services.core.serial_link import LineSettings, PortError, SerialLink
+from services.core.service import Service
 
 log = logging.getLogger(__name__)
 
@@ -77,3 +81,35 @@ class PortReader(threading.Thread):
 
     def on_port_error(self, error: str) -> None:
         """The port could not be opened (called once per new error)."""
+
+    def rediscover(self) -> None:
+        """Home Assistant restarted: send the device's discovery again."""
+
+
+class PortService(Service):
+    """A device service made of one PortReader per port."""
+
+    def __init__(self, config: Any, bus: Bus, readers: Sequence[PortReader]) -> None:
+        super().__init__(config, bus)
+        self.readers = list(readers)
+        if not readers:
+            log.info("service=%s no port configured: idle", self.name)
+        if config.homeassistant.discovery:
+            bus.subscribe(f"{config.homeassistant.discovery_prefix}/status", self._ha_status)
+
+    def _ha_status(self, _topic: str, payload: bytes) -> None:
+        if payload.strip().lower() == b"online":
+            for reader in self.readers:
+                reader.rediscover()
+
+    def start(self) -> None:
+        """Start one reader thread per port."""
+        for reader in self.readers:
+            reader.start()
+
+    def stop(self) -> None:
+        """Stop every reader (all at once, then wait); their devices go offline."""
+        for reader in self.readers:
+            reader.stop_event.set()
+        for reader in self.readers:
+            reader.stop()

@@ -10,9 +10,8 @@ import serial
 
 from services.core.bus import Bus
 from services.core.device import DevicePublisher
-from services.core.port_reader import PortReader
+from services.core.port_reader import PortReader, PortService
 from services.core.serial_link import LineSettings
-from services.core.service import Service
 from services.teleinfo.config import MeterConfig, TeleinfoConfig
 from services.teleinfo.detect import ModeDetector
 from services.teleinfo.fields import FIELDS, normalize, raw_labels
@@ -174,30 +173,11 @@ class MeterReader(PortReader):
         self.out.discover(force=True)
 
 
-class TeleinfoService(Service):
+class TeleinfoService(PortService):
     """Reads every configured meter, one thread per port."""
 
     name = "teleinfo"
 
     def __init__(self, config: Any, bus: Bus) -> None:
-        super().__init__(config, bus)
-        self.readers = [MeterReader(m, config, bus) for m in config.teleinfo.meters]
-        if config.homeassistant.discovery:
-            bus.subscribe(f"{config.homeassistant.discovery_prefix}/status", self._ha_status)
-
-    def _ha_status(self, _topic: str, payload: bytes) -> None:
-        if payload.strip().lower() == b"online":
-            for reader in self.readers:
-                reader.rediscover()
-
-    def start(self) -> None:
-        """Start one reader thread per meter."""
-        for reader in self.readers:
-            reader.start()
-
-    def stop(self) -> None:
-        """Stop readers; their devices go offline."""
-        for reader in self.readers:
-            reader.stop_event.set()
-        for reader in self.readers:
-            reader.stop()
+        readers = [MeterReader(x, config, bus) for x in config.teleinfo.meters]
+        super().__init__(config, bus, readers)

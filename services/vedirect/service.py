@@ -14,9 +14,8 @@ from typing import Any
 
 from services.core.bus import Bus
 from services.core.device import DevicePublisher
-from services.core.port_reader import PortReader
+from services.core.port_reader import PortReader, PortService
 from services.core.serial_link import LineSettings
-from services.core.service import Service
 from services.core.topics import slug
 from services.vedirect.config import PortConfig, VedirectConfig
 from services.vedirect.fields import FIELDS, IMMEDIATE, normalize
@@ -147,32 +146,11 @@ class VedirectReader(PortReader):
             self.out.discover(force=True)
 
 
-class VedirectService(Service):
+class VedirectService(PortService):
     """Reads every configured VE.Direct port, one thread per port."""
 
     name = "vedirect"
 
     def __init__(self, config: Any, bus: Bus) -> None:
-        super().__init__(config, bus)
-        self.readers = [VedirectReader(p, config, bus) for p in config.vedirect.ports]
-        if not self.readers:
-            log.info("service=vedirect no port configured (vedirect.ports): idle")
-        if config.homeassistant.discovery:
-            bus.subscribe(f"{config.homeassistant.discovery_prefix}/status", self._ha_status)
-
-    def _ha_status(self, _topic: str, payload: bytes) -> None:
-        if payload.strip().lower() == b"online":
-            for reader in self.readers:
-                reader.rediscover()
-
-    def start(self) -> None:
-        """Start one reader thread per port."""
-        for reader in self.readers:
-            reader.start()
-
-    def stop(self) -> None:
-        """Stop every reader; devices go offline."""
-        for reader in self.readers:
-            reader.stop_event.set()
-        for reader in self.readers:
-            reader.stop()
+        readers = [VedirectReader(x, config, bus) for x in config.vedirect.ports]
+        super().__init__(config, bus, readers)
