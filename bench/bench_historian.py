@@ -18,10 +18,10 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
+from services.core.tariffs import TariffBook
 from services.historian.history import LocalHistory
 from services.historian.ledger import Ledger
 from services.historian.points import flatten
-from services.historian.tariffs import TariffBook
 
 ROOT = Path(__file__).resolve().parents[1]
 T0 = 1_764_000_000.0

@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
+from services.core.tariffs import TariffBook
 from services.historian.history import LocalHistory
 from services.historian.ledger import Ledger
-from services.historian.tariffs import TariffBook
 
 
 def db_path(config: Any) -> Path:

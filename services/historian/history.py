@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from itertools import groupby
 from pathlib import Path
 
-from services.historian.history_read import SERIES_BITS, HistoryReader
+from services.core.history_read import SERIES_BITS, HistoryReader
 from services.historian.points import Point
 
 # Small pages: each flush rewrites the last, partly filled pages of the tables it touches

@@ -18,6 +18,7 @@ from typing import Any
 
 from services.core.bus import Ack, Bus
 from services.core.service import Service
+from services.core.tariffs import TariffBook
 from services.historian.config import HistorianConfig
 from services.historian.emoncms import EmoncmsSink
 from services.historian.history import LocalHistory
@@ -25,7 +26,6 @@ from services.historian.influx import InfluxSink
 from services.historian.ledger import Ledger
 from services.historian.points import Point, flatten, parse_ts
 from services.historian.spool import Spool
-from services.historian.tariffs import TariffBook
 
 log = logging.getLogger(__name__)
 BATCH_S = 0.5

@@ -12,9 +12,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from pydantic import ValidationError
 
+from services.core.tariffs import Tariff, TariffBook
 from services.historian.history import LocalHistory
 from services.historian.ledger import Ledger
-from services.historian.tariffs import Tariff, TariffBook
 from services.sim.profile import default_profile
 from services.sim.tic import TicMeterSim
 from services.teleinfo.fields import normalize
