@@ -18,12 +18,13 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-# The broker and the time-series database are always real (tests and `make run`);
-# install what is missing.
+# The broker, the time-series database and the browser are always real (tests and
+# `make run`); install what is missing.
 system-deps:
 	@missing=""; \
 	{ command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ]; } || missing="mosquitto mosquitto-clients"; \
 	command -v victoria-metrics >/dev/null 2>&1 || missing="$$missing victoria-metrics"; \
+	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing with apt-get:$$missing"; \
 		$(APT) update -q && $(APT) install -y -q --no-install-recommends $$missing; \

@@ -54,6 +54,12 @@ SERVICES: dict[str, ServiceEntry] = {
             "services.historian.service:HistorianService",
             "Local history, daily energy ledger, InfluxDB and emoncms, store-and-forward",
         ),
+        ServiceEntry(
+            "api",
+            "services.api.config:ApiConfig",
+            "services.api.service:ApiService",
+            "REST API, WebSocket and web page (port 8080)",
+        ),
     )
 }
 

@@ -153,12 +153,17 @@ def main(port: int = 1883, run_dir: Path = RUN_DIR) -> int:
                  "bus": f"fake:{sim_dir.parent / 'remora.json'}"},
             ]),
             "ENERBOX_SHEDDING__RESTORE_DELAY_S": "30",
+            "ENERBOX_API__HOST": "127.0.0.1",
+            "ENERBOX_API__PORT": os.environ.get("ENERBOX_API__PORT", "8080"),
+            "ENERBOX_API__TOKEN": os.environ.get("ENERBOX_API__TOKEN", "sim-token"),
             "ENERBOX_GENERAL__DATA_DIR": str(sim_dir.parent / "data"),
         }
-        for service in ("historian", "relays", "shedding", "teleinfo", "vedirect"):
+        for service in ("historian", "relays", "shedding", "teleinfo", "vedirect", "api"):
             stack.spawn(service, [*enerbox, "run", service], env)
+        api_port = env["ENERBOX_API__PORT"]
         print(
-            "enerbox is running with simulated devices (logs in run/*.log). Watch it with:\n"
+            f"enerbox is running with simulated devices: http://127.0.0.1:{api_port}/ "
+            f"(write token {env['ENERBOX_API__TOKEN']!r}); logs in run/*.log. Watch MQTT with:\n"
             f"  mosquitto_sub -h 127.0.0.1 -p {port} -t 'enerbox/#' -v\n"
             f"  mosquitto_sub -h 127.0.0.1 -p {port} -t 'enerbox/+/+/state'\n"
             f"  mosquitto_sub -h 127.0.0.1 -p {port} -t 'enerbox/+/events'"

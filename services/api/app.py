@@ -1,0 +1,248 @@
+"""The FastAPI application: REST under /api, the WebSocket, and the web page at /."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import sqlite3
+import threading
+import time
+from datetime import date, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, HTTPException, Query, Request, WebSocket
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.websockets import WebSocketDisconnect
+
+from services.api.live import Live
+from services.api.models import (
+    CommandResult,
+    DayEnergy,
+    DeviceView,
+    Error,
+    Health,
+    HistorySeries,
+    RelayCommand,
+    RelayView,
+    StateView,
+)
+from services.api.security import token_ok
+from services.core.bus import Bus
+from services.core.history_read import HistoryReader
+from services.core.ledger_read import LedgerReader
+from services.core.tariffs import TariffBook
+
+STATIC = Path(__file__).parent / "static"
+ORDERS = ["confort", "eco", "hors-gel", "arret", "confort-1", "confort-2"]
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": Error} for code in (400, 401, 404, 413, 422, 503, 504)
+}
+
+
+class HistoryFile(HistoryReader, LedgerReader):
+    """The historian's SQLite file, opened read-only."""
+
+    def __init__(self, path: Path, tariffs: TariffBook) -> None:
+        self.db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+        self.db_lock = threading.RLock()
+        self.tariffs = tariffs
+
+
+def create_app(config: Any, bus: Bus, live: Live, token: str) -> FastAPI:
+    """The application for one box."""
+    cfg = config.api
+    app = FastAPI(title="enerbox", version="0.1.0", docs_url="/docs",
+                  description="Live state, relay control and history of an enerbox.")
+    if cfg.cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=cfg.cors_origins,
+                           allow_methods=["GET", "POST"], allow_headers=["Authorization",
+                                                                         "Content-Type"])
+    relays_cfg = {r.id: r for r in config.relays.relays}
+    db_path = Path(config.historian.db_file or Path(config.general.data_dir) / "history.sqlite3")
+    tariffs = TariffBook(tariffs=config.historian.tariffs)
+    holder: dict[str, HistoryFile] = {}
+
+    def history() -> HistoryFile:
+        if "db" not in holder:
+            if not db_path.exists():
+                raise HTTPException(503, "no history yet: the historian has not written any")
+            holder["db"] = HistoryFile(db_path, tariffs)
+        return holder["db"]
+
+    @app.middleware("http")
+    async def bounded(request: Request, call_next: Any) -> Response:
+        size = request.headers.get("content-length")
+        if size is not None and (not size.isdigit() or int(size) > cfg.max_body_bytes):
+            return JSONResponse({"detail": f"request body over {cfg.max_body_bytes} bytes"}, 413)
+        response: Response = await call_next(request)
+        return response
+
+    @app.on_event("startup")
+    async def _loop() -> None:
+        live.loop = asyncio.get_running_loop()
+
+    def need_token(request: Request) -> None:
+        if not token_ok(request.headers.get("authorization"), token):
+            raise HTTPException(401, "a valid 'Authorization: Bearer <token>' is needed",
+                                headers={"WWW-Authenticate": "Bearer"})
+
+    def reader(request: Request) -> None:
+        if cfg.read_requires_token:
+            need_token(request)
+
+    read = [Depends(reader)]
+    write = [Depends(need_token)]
+
+    def relay_view(relay_id: str) -> RelayView:
+        rc = relays_cfg[relay_id]
+        with live.lock:
+            state = live.relays.get(relay_id)
+        return RelayView(id=rc.id, name=rc.name or rc.id, kind=rc.kind,
+                         options=ORDERS if rc.kind == "fil_pilote" else ["on", "off"],
+                         state=state)
+
+    def state_view() -> StateView:
+        snap = live.snapshot()
+        return StateView(services=snap["services"], devices=snap["devices"],
+                         relays=[relay_view(r) for r in relays_cfg], shedding=snap["shedding"])
+
+    @app.get("/api/state", responses=ERRORS, dependencies=read)
+    def get_state() -> StateView:
+        """The live state of every device and relay."""
+        return state_view()
+
+    @app.get("/api/devices/{service}/{device}", responses=ERRORS, dependencies=read)
+    def get_device(service: str, device: str) -> DeviceView:
+        """One device."""
+        with live.lock:
+            found = live.devices.get((service, device))
+        if found is None:
+            raise HTTPException(404, f"no device {service}/{device}")
+        return DeviceView(**live.device_view(found))
+
+    @app.get("/api/relays", responses=ERRORS, dependencies=read)
+    def get_relays() -> list[RelayView]:
+        """Every relay and radiator with its mode and source."""
+        return [relay_view(r) for r in relays_cfg]
+
+    @app.post("/api/relays/{relay_id}", responses=ERRORS, dependencies=write)
+    async def command(relay_id: str, body: RelayCommand) -> CommandResult:
+        """Send a command; answers with the relays service's verdict."""
+        if relay_id not in relays_cfg:
+            raise HTTPException(404, f"unknown relay {relay_id!r}")
+        if body.order is not None and relays_cfg[relay_id].kind != "fil_pilote":
+            raise HTTPException(422, "'order' is for fil pilote zones; this relay takes a mode")
+        payload = body.model_dump(exclude_none=True)
+        verdict = await _send_and_wait(bus, live, relay_id, payload, cfg.command_timeout_s)
+        if verdict.get("type") == "rejected":
+            raise HTTPException(400, str(verdict.get("reason")))
+        await asyncio.sleep(0.3)  # the relay's new state follows its answer closely
+        return CommandResult(accepted=True, relay=relay_view(relay_id))
+
+    @app.get("/api/history", responses=ERRORS, dependencies=read)
+    def get_history(
+        service: str, device: str, field: str,
+        start: Annotated[float, Query(description="epoch seconds")],
+        end: Annotated[float, Query(description="epoch seconds")],
+        step: Annotated[int, Query(ge=60, le=86400 * 31, description="seconds, multiple of 60")]
+        = 60,
+        phase: str | None = None, index: str | None = None,
+    ) -> HistorySeries:
+        """min/mean/max of a field at a step over a range (from the local history)."""
+        if end <= start:
+            raise HTTPException(400, "end must be after start")
+        if step % 60:
+            raise HTTPException(400, "step must be a multiple of 60 s")
+        if (end - start) / step > cfg.max_points:
+            raise HTTPException(400, f"range too large: more than {cfg.max_points} points at "
+                                     f"{step} s; use a larger step")
+        tags = {"device": device} | ({"phase": phase} if phase else {}) | (
+            {"index": index} if index else {})
+        points = history().series(service, field, start, end, step, tags=tags)
+        return HistorySeries(points=points)
+
+    @app.get("/api/energy/daily", responses=ERRORS, dependencies=read)
+    def get_daily(start: date, end: date, meter: str | None = None) -> list[DayEnergy]:
+        """Daily energy and costs per meter (from the historian's ledger)."""
+        if end < start:
+            raise HTTPException(400, "end is before start")
+        if (end - start).days > 3660:
+            raise HTTPException(400, "range too large: at most 10 years")
+        rows = history().daily(start, end, meter)
+        return [DayEnergy(**dataclasses.asdict(r)) for r in rows]
+
+    @app.get("/api/events", responses=ERRORS, dependencies=read)
+    def get_events(limit: Annotated[int, Query(ge=1, le=200)] = 50
+                   ) -> list[dict[str, Any]]:
+        """Recent events (sheds, restores, rejected commands, devices lost), oldest first."""
+        return live.recent_events(limit)
+
+    @app.get("/api/health")
+    def get_health() -> Health:
+        """Broker connection, each service's status, data freshness."""
+        snap = live.snapshot()
+        stale = [f"{d['service']}/{d['device']}" for d in snap["devices"] if d["stale"]]
+        connected = bus.connected.is_set()
+        services = snap["services"]
+        return Health(ok=connected and all(v == "online" for v in services.values())
+                      and not stale, broker_connected=connected, services=services,
+                      stale_devices=stale, history_available=db_path.exists())
+
+    @app.websocket("/api/ws")
+    async def websocket(ws: WebSocket) -> None:
+        if cfg.read_requires_token and not token_ok(
+                f"Bearer {ws.query_params.get('token', '')}", token):
+            await ws.close(code=4401)
+            return
+        await ws.accept()
+        queue = live.subscribe()
+        try:
+            await ws.send_json({"type": "snapshot", "state": state_view().model_dump(mode="json"),
+                                "events": live.recent_events(50)})
+            while (message := await queue.get()) is not None:
+                if message.get("type") == "relay":
+                    message = {"type": "relay",
+                               "relay": relay_view(message["id"]).model_dump(mode="json")}
+                await ws.send_json(message)
+            await ws.close(code=1013)  # too slow: dropped
+        except (WebSocketDisconnect, RuntimeError):
+            pass
+        finally:
+            live.unsubscribe(queue)
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.get("/", include_in_schema=False)
+    def index() -> FileResponse:
+        return FileResponse(STATIC / "index.html")
+
+    return app
+
+
+async def _send_and_wait(bus: Bus, live: Live, relay_id: str, payload: dict[str, Any],
+                         timeout_s: float) -> dict[str, Any]:
+    """Publish on <p>/relays/<id>/set and wait for the relays' 'command' or 'rejected'."""
+    mark = time.time()
+    bus.publish(f"{bus.topics.prefix}/relays/{relay_id}/set", json.dumps(payload), qos=1)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        for event in live.recent_events(20):
+            if (event.get("service") == "relays" and event.get("relay") == relay_id
+                    and event.get("type") in ("command", "rejected")
+                    and _after(event, mark)):
+                return event
+        await asyncio.sleep(0.02)
+    raise HTTPException(504, "the relays service did not answer (is it running?)")
+
+
+def _after(event: dict[str, Any], mark: float) -> bool:
+    """The event is the answer to a command sent at ``mark`` (clocks of one box)."""
+    try:
+        ts = datetime.fromisoformat(str(event.get("ts", "")).replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return False
+    return ts >= mark - 0.5

@@ -1,0 +1,167 @@
+"""Live state from MQTT, kept in memory and fanned out to WebSocket clients.
+
+MQTT callbacks run on paho's thread; they update the store under a lock and hand each
+change to the asyncio loop with ``call_soon_threadsafe``. Every client has a bounded
+queue: a client that does not keep up is dropped, never slowing the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from services.core.bus import Bus
+
+CLIENT_QUEUE = 256
+EVENTS_KEPT = 200
+
+
+@dataclass
+class Device:
+    """What the API knows of one device."""
+
+    service: str
+    device: str
+    availability: str | None = None
+    state: dict[str, Any] | None = None
+    received: float | None = None  # monotonic time of the last state
+
+
+@dataclass
+class Live:
+    """The store and the fan-out."""
+
+    stale_after_s: float = 30.0
+    devices: dict[tuple[str, str], Device] = field(default_factory=dict)
+    relays: dict[str, dict[str, Any]] = field(default_factory=dict)
+    shedding: dict[str, Any] | None = None
+    services: dict[str, str] = field(default_factory=dict)
+    events: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=EVENTS_KEPT))
+    loop: asyncio.AbstractEventLoop | None = None
+    clients: set[asyncio.Queue[dict[str, Any] | None]] = field(default_factory=set)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def attach(self, bus: Bus) -> None:
+        """Subscribe to everything the API shows."""
+        p = bus.topics.prefix
+        bus.subscribe(f"{p}/+/+/state", self._state)
+        bus.subscribe(f"{p}/+/+/availability", self._availability)
+        bus.subscribe(f"{p}/+/status", self._status)
+        bus.subscribe(f"{p}/+/events", self._event)
+        self.levels = p.count("/") + 1
+
+    # -- MQTT side (paho thread) --------------------------------------------------------------
+
+    def _parts(self, topic: str) -> list[str]:
+        return topic.split("/")[self.levels:]
+
+    def _state(self, topic: str, payload: bytes) -> None:
+        service, device, _ = self._parts(topic)
+        data = _json(payload)
+        if data is None:
+            return
+        with self.lock:
+            if service == "relays":
+                self.relays[device] = data
+                message: dict[str, Any] = {"type": "relay", "id": device, "state": data}
+            elif service == "shedding":
+                self.shedding = data
+                message = {"type": "shedding", "shedding": data}
+            else:
+                entry = self.devices.setdefault((service, device), Device(service, device))
+                entry.state, entry.received = data, time.monotonic()
+                message = {"type": "state", "service": service, "device": device, "state": data}
+        self.publish(message)
+
+    def _availability(self, topic: str, payload: bytes) -> None:
+        service, device, _ = self._parts(topic)
+        value = payload.decode("utf-8", "replace").strip() or None
+        with self.lock:
+            self.devices.setdefault((service, device), Device(service, device)).availability = value
+        self.publish({"type": "availability", "service": service, "device": device,
+                      "availability": value})
+
+    def _status(self, topic: str, payload: bytes) -> None:
+        service = self._parts(topic)[0]
+        value = payload.decode("utf-8", "replace").strip()
+        with self.lock:
+            self.services[service] = value
+        self.publish({"type": "status", "service": service, "status": value})
+
+    def _event(self, topic: str, payload: bytes) -> None:
+        data = _json(payload)
+        if data is None:
+            return
+        data = {"service": self._parts(topic)[0], **data}
+        with self.lock:
+            self.events.append(data)
+        self.publish({"type": "event", "event": data})
+
+    # -- asyncio side -------------------------------------------------------------------------
+
+    def publish(self, message: dict[str, Any]) -> None:
+        """Hand a change to every WebSocket client (from any thread)."""
+        if self.loop is not None and not self.loop.is_closed():
+            self.loop.call_soon_threadsafe(self._fan_out, message)
+
+    def _fan_out(self, message: dict[str, Any]) -> None:
+        for queue in list(self.clients):
+            try:
+                queue.put_nowait(message)
+            except asyncio.QueueFull:  # too slow: dropped, the others go on
+                self.clients.discard(queue)
+                _drain(queue)
+                queue.put_nowait(None)
+
+    def subscribe(self) -> asyncio.Queue[dict[str, Any] | None]:
+        """A new client's queue (a None in it means: you were dropped)."""
+        queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(CLIENT_QUEUE)
+        self.clients.add(queue)
+        return queue
+
+    def unsubscribe(self, queue: asyncio.Queue[dict[str, Any] | None]) -> None:
+        """A client went away."""
+        self.clients.discard(queue)
+
+    # -- reading ------------------------------------------------------------------------------
+
+    def device_view(self, d: Device) -> dict[str, Any]:
+        """A device as the API shows it, with its age and staleness."""
+        age = None if d.received is None else time.monotonic() - d.received
+        stale = age is None or age > self.stale_after_s or d.availability == "offline"
+        return {"service": d.service, "device": d.device, "availability": d.availability,
+                "state": d.state, "age_s": None if age is None else round(age, 1),
+                "stale": stale}
+
+    def snapshot(self) -> dict[str, Any]:
+        """Everything, for GET /api/state and the WebSocket's first message."""
+        with self.lock:
+            return {
+                "services": dict(self.services),
+                "devices": [self.device_view(d) for _, d in sorted(self.devices.items())],
+                "relays": dict(self.relays),
+                "shedding": self.shedding,
+            }
+
+    def recent_events(self, limit: int) -> list[dict[str, Any]]:
+        """The last events, oldest first."""
+        with self.lock:
+            return list(self.events)[-limit:]
+
+
+def _json(payload: bytes) -> dict[str, Any] | None:
+    try:
+        data = json.loads(payload)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _drain(queue: asyncio.Queue[Any]) -> None:
+    while not queue.empty():
+        queue.get_nowait()

@@ -1,0 +1,106 @@
+"""Typed bodies and answers of the REST API (they make the OpenAPI at /docs)."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+Order = Literal["confort", "eco", "hors-gel", "arret", "confort-1", "confort-2"]
+
+
+class Error(BaseModel):
+    """What went wrong, in words."""
+
+    detail: str
+
+
+class DeviceView(BaseModel):
+    """One device's latest state."""
+
+    service: str
+    device: str
+    availability: str | None = Field(description="online / offline, as the service says")
+    state: dict[str, Any] | None = Field(description="normalized fields and ts")
+    age_s: float | None = Field(description="seconds since the last state")
+    stale: bool = Field(description="no state lately, or the device is offline")
+
+
+class RelayView(BaseModel):
+    """A relay or fil pilote zone, with its live state."""
+
+    id: str
+    name: str
+    kind: Literal["switch", "fil_pilote"]
+    options: list[str] = Field(description="orders of a zone, or on/off")
+    state: dict[str, Any] | None = Field(description="the relays service's state message")
+
+
+class StateView(BaseModel):
+    """Everything live."""
+
+    services: dict[str, str]
+    devices: list[DeviceView]
+    relays: list[RelayView]
+    shedding: dict[str, Any] | None
+
+
+class RelayCommand(BaseModel):
+    """A mode (on/off/auto) or a fil pilote order, optionally for a while."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    mode: Literal["on", "off", "auto"] | None = None
+    order: Order | None = None
+    for_s: float | None = Field(None, gt=0, le=366 * 86400, description="forced for this long")
+
+    @model_validator(mode="after")
+    def _one_of(self) -> RelayCommand:
+        if (self.mode is None) == (self.order is None):
+            raise ValueError("give either 'mode' or 'order'")
+        if self.mode == "auto" and self.for_s is not None:
+            raise ValueError("'for_s' goes with a forced mode (on/off), not with auto")
+        return self
+
+
+class CommandResult(BaseModel):
+    """The relays service accepted the command."""
+
+    accepted: bool
+    relay: RelayView
+
+
+class HistorySeries(BaseModel):
+    """[time (epoch s), min, mean, max] per step; null where there was no data."""
+
+    points: list[tuple[float, float | None, float | None, float | None]]
+
+
+class DayEnergy(BaseModel):
+    """One meter's day in the ledger."""
+
+    day: date
+    meter: str
+    import_wh_by_index: dict[str, float]
+    import_cost_eur_by_index: dict[str, float | None]
+    import_wh: float
+    import_cost_eur: float | None
+    subscription_eur: float | None
+    total_cost_eur: float | None
+    export_wh: float
+    export_revenue_eur: float | None
+    production_wh: float
+    self_consumption_wh: float
+    self_sufficiency: float | None
+    flags: int
+
+
+class Health(BaseModel):
+    """Is the box working?"""
+
+    ok: bool
+    broker_connected: bool
+    services: dict[str, str]
+    stale_devices: list[str]
+    history_available: bool

@@ -1,0 +1,38 @@
+"""The write token: configured, or generated once into the data directory."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import os
+import secrets
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+def load_token(configured: str | None, data_dir: Path) -> str:
+    """The configured token, else the one in <data_dir>/api-token (made at first start)."""
+    if configured:
+        return configured
+    path = data_dir / "api-token"
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        pass
+    token = secrets.token_urlsafe(24)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(token + "\n")
+    # Printed once, at creation: the user needs it for the web page's first write.
+    print(f"enerbox api: write token generated in {path}: {token}", flush=True)
+    log.info("service=api write token generated in %s", path)
+    return token
+
+
+def token_ok(header: str | None, token: str) -> bool:
+    """'Bearer <token>' compared in constant time."""
+    if not header or not header.startswith("Bearer "):
+        return False
+    return hmac.compare_digest(header[7:].strip().encode(), token.encode())

@@ -1,0 +1,49 @@
+"""api service: FastAPI under uvicorn, in a thread of its own with its own event loop."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+from services.api.app import create_app
+from services.api.live import Live
+from services.api.security import load_token
+from services.core.bus import Bus
+from services.core.service import Service
+
+log = logging.getLogger(__name__)
+
+
+class ApiService(Service):
+    """REST, WebSocket and web page on port 8080 (by default)."""
+
+    name = "api"
+
+    def __init__(self, config: Any, bus: Bus) -> None:
+        super().__init__(config, bus)
+        cfg = config.api
+        secret = cfg.token.get_secret_value() if cfg.token else None
+        token = load_token(secret, Path(config.general.data_dir))
+        self.live = Live(stale_after_s=cfg.stale_after_s)
+        self.live.attach(bus)
+        app = create_app(config, bus, self.live, token)
+        self.server = uvicorn.Server(uvicorn.Config(
+            app, host=cfg.host, port=cfg.port, log_level="warning", access_log=False,
+            ws="websockets-sansio", lifespan="on",
+        ))
+        self.thread = threading.Thread(target=self.server.run, name="api", daemon=True)
+        self.url = f"http://{cfg.host}:{cfg.port}"
+
+    def start(self) -> None:
+        """Serve (uvicorn installs no signal handlers outside the main thread)."""
+        self.thread.start()
+        log.info("service=api listening on %s", self.url)
+
+    def stop(self) -> None:
+        """Close connections and stop serving."""
+        self.server.should_exit = True
+        self.thread.join(timeout=10)

@@ -1,0 +1,156 @@
+// Relay and radiator cards. Each card is built once and then updated in place: live updates
+// arrive several times a second and must not reset a select the user is choosing from.
+
+import { ApiError, sendRelayCommand } from "./api.js";
+import { DASH, ORDERS, SOURCES, duration, el, hhmm, setText } from "./format.js";
+
+const cards = new Map(); // relay id -> {root, refs}
+let container = null;
+let onAnswer = () => {};
+
+/** `update(relay)` is called with the relay object the API returns after a command. */
+export function initRelays(node, update) {
+  container = node;
+  onAnswer = update;
+}
+
+async function command(relay, card, body) {
+  const { refs } = card;
+  const forHour = refs.forHour.checked && body.mode !== "auto";
+  const payload = forHour ? { ...body, for_s: 3600 } : body;
+  card.root.classList.add("busy");
+  setText(refs.error, "");
+  for (const c of refs.controls) c.disabled = true;
+  try {
+    const answer = await sendRelayCommand(relay.id, payload);
+    if (answer && answer.relay && typeof answer.relay === "object") {
+      card.last = answer.relay;
+      onAnswer(answer.relay);
+    }
+  } catch (err) {
+    const why = err instanceof ApiError ? err.message : String(err);
+    setText(refs.error, `Commande refusée : ${why}`);
+  } finally {
+    card.root.classList.remove("busy");
+    for (const c of refs.controls) c.disabled = false;
+    // Show the output as it is now: a select left on a rejected order would lie about it.
+    refs.order?.blur();
+    if (card.last) update(card, card.last);
+  }
+}
+
+function build(relay) {
+  const refs = {};
+  const card = { root: null, refs };
+  refs.state = el("span", { class: "relay-state", dataset: { relayState: "" } }, DASH);
+  refs.meta = el("div", { class: "relay-meta small" });
+  refs.shed = el("span", { class: "badge shed", hidden: true }, "Délesté");
+  refs.fault = el("span", { class: "badge fault", hidden: true,
+    title: "La sortie relue ne correspond pas à l'ordre donné" }, "Relecture en défaut");
+  refs.error = el("p", { class: "relay-error small", dataset: { relayError: "" }, role: "alert" });
+  refs.forHour = el("input", { type: "checkbox", dataset: { for1h: "" } });
+  refs.buttons = [];
+  const controls = el("div", { class: "relay-controls" });
+  const button = (cmd, label) => {
+    const b = el("button", { type: "button", dataset: { command: cmd }, "aria-pressed": "false",
+      onclick: () => command(relay, card, { mode: cmd }) }, label);
+    refs.buttons.push(b);
+    return b;
+  };
+  if (relay.kind === "fil_pilote") {
+    const options = Array.isArray(relay.options) ? relay.options : Object.keys(ORDERS);
+    refs.order = el("select", { dataset: { order: "" }, "aria-label": `Ordre ${relay.name ?? ""}` },
+      ...options.map((o) => el("option", { value: o }, ORDERS[o] ?? o)));
+    refs.order.addEventListener("change", () => {
+      command(relay, card, { order: refs.order.value });
+    });
+    controls.append(refs.order, button("auto", "Auto"));
+  } else {
+    controls.append(button("on", "Marche"), button("off", "Arrêt"), button("auto", "Auto"));
+  }
+  controls.append(el("label", { class: "for-hour small" }, refs.forHour, " pendant 1 h"));
+  refs.controls = [...refs.buttons, ...(refs.order ? [refs.order] : [])];
+  card.root = el("article", { class: "relay", dataset: { relay: relay.id, kind: relay.kind ?? "" } },
+    el("div", { class: "relay-head" },
+      el("span", { class: "relay-name" }, relay.name || relay.id), refs.state),
+    refs.meta, el("div", { class: "relay-flags" }, refs.shed, refs.fault), controls, refs.error);
+  return card;
+}
+
+function modeText(kind, st) {
+  if (st.mode === "auto") return "mode automatique";
+  if (st.mode === "on" || st.mode === "off") {
+    const what = kind === "fil_pilote" ? "forcé" : `forcé ${ORDERS[st.mode].toLowerCase()}`;
+    return st.until ? `${what} jusqu'à ${hhmm(st.until)}` : `${what} sans limite`;
+  }
+  return st.mode ? `mode ${st.mode}` : "";
+}
+
+function update(card, relay) {
+  const { refs, root } = card;
+  card.last = relay;
+  const st = relay.state && typeof relay.state === "object" ? relay.state : null;
+  const value = st ? (relay.kind === "fil_pilote" ? st.order : st.state) : null;
+  refs.state.dataset.relayState = value ?? "";
+  setText(refs.state, value ? (ORDERS[value] ?? String(value)) : "inconnu");
+  root.classList.toggle("on", value === "on" || (relay.kind === "fil_pilote" &&
+    typeof value === "string" && value.startsWith("confort")));
+  root.classList.toggle("unknown", !st);
+  const parts = [];
+  if (st) {
+    parts.push(modeText(relay.kind, st));
+    if (st.source) parts.push(`source : ${SOURCES[st.source] ?? st.source}`);
+    if (typeof st.on_time_today_s === "number" && relay.kind !== "fil_pilote") {
+      parts.push(`en marche ${duration(st.on_time_today_s)} aujourd'hui`);
+    }
+  } else {
+    parts.push("état inconnu (service relais muet ?)");
+  }
+  setText(refs.meta, parts.filter(Boolean).join(" · "));
+  refs.shed.hidden = !(st && (st.shed || st.source === "shed"));
+  root.classList.toggle("is-shed", !refs.shed.hidden);
+  refs.fault.hidden = !(st && st.readback_ok === false);
+  for (const b of refs.buttons) {
+    b.setAttribute("aria-pressed", String(Boolean(st) && st.mode === b.dataset.command));
+  }
+  // Leave the select alone while the user has it open or a command is on its way.
+  const sel = refs.order;
+  if (sel && document.activeElement !== sel && !root.classList.contains("busy")) {
+    if (typeof value === "string" && [...sel.options].some((o) => o.value === value)) {
+      sel.value = value;
+    } else {
+      sel.selectedIndex = -1;
+    }
+  }
+}
+
+export function renderRelays(relays) {
+  if (!container) return;
+  const list = Array.isArray(relays) ? relays.filter((r) => r && r.id) : [];
+  if (!list.length) {
+    cards.clear();
+    container.replaceChildren(el("p", { class: "muted" }, "Aucun relais configuré."));
+    return;
+  }
+  const seen = new Set();
+  list.forEach((relay, i) => {
+    seen.add(relay.id);
+    let card = cards.get(relay.id);
+    if (!card || card.root.dataset.kind !== (relay.kind ?? "")) {
+      card = build(relay);
+      cards.get(relay.id)?.root.remove();
+      cards.set(relay.id, card);
+    }
+    if (container.children[i] !== card.root) container.insertBefore(card.root, container.children[i] ?? null);
+    update(card, relay);
+  });
+  for (const [id, card] of cards) {
+    if (!seen.has(id)) {
+      card.root.remove();
+      cards.delete(id);
+    }
+  }
+  for (const node of [...container.children]) {
+    if (!node.dataset.relay) node.remove(); // the "loading" placeholder
+  }
+}

@@ -1,0 +1,74 @@
+"""One whole stack (broker, simulators, every service, the api) for the API and page tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import ROOT, free_port
+
+TOKEN = "test-token-0123456789"
+
+
+@dataclass
+class Stack:
+    """Where the running stack answers."""
+
+    url: str
+    mqtt_port: int
+    run_dir: Path
+    token: str = TOKEN
+
+    @property
+    def auth(self) -> dict[str, str]:
+        """Headers for writes."""
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+def wait_until(check: object, timeout: float = 30.0) -> None:
+    """Poll ``check()`` until it is truthy."""
+    deadline = time.monotonic() + timeout
+    last: BaseException | None = None
+    while time.monotonic() < deadline:
+        try:
+            if check():  # type: ignore[operator]
+                return
+        except (httpx.HTTPError, KeyError, IndexError, TypeError) as exc:
+            last = exc
+        time.sleep(0.25)
+    raise AssertionError(f"condition not met in {timeout} s ({last!r})")
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    run_dir = tmp_path_factory.mktemp("stack")
+    mqtt_port, api_port = free_port(), free_port()
+    env = {**os.environ, "ENERBOX_API__PORT": str(api_port), "ENERBOX_API__TOKEN": TOKEN,
+           "ENERBOX_HISTORIAN__FLUSH_INTERVAL_S": "2"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "services.core.cli", "sim", "stack", "--port", str(mqtt_port),
+         "--run-dir", str(run_dir)],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+    )
+    stack = Stack(f"http://127.0.0.1:{api_port}", mqtt_port, run_dir)
+    try:
+        wait_until(lambda: httpx.get(f"{stack.url}/api/health", timeout=2).status_code == 200)
+        wait_until(lambda: any(d["service"] == "teleinfo" and d["state"]
+                               for d in httpx.get(f"{stack.url}/api/state").json()["devices"]))
+        yield stack
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
