@@ -51,8 +51,10 @@ def relay_state(stack: Stack, relay: str) -> dict[str, object]:
 
 
 def test_bad_commands_say_why(stack: Stack) -> None:
-    post = lambda relay, body: httpx.post(  # noqa: E731
-        f"{stack.url}/api/relays/{relay}", json=body, headers=stack.auth, timeout=10)
+    def post(relay: str, body: dict[str, object]) -> httpx.Response:
+        return httpx.post(f"{stack.url}/api/relays/{relay}", json=body, headers=stack.auth,
+                          timeout=10)
+
     r = post("water-heater", {"order": "eco"})
     assert r.status_code == 422 and "fil pilote" in r.json()["detail"]
     r = post("living", {"order": "sauna"})
@@ -89,7 +91,7 @@ def test_health_and_events(stack: Stack) -> None:
 
 def test_history_and_daily_energy(stack: Stack) -> None:
     now = time.time()
-    params = {"service": "teleinfo", "device": "linky", "field": "apparent_power_va",
+    params: dict[str, str | float] = {"service": "teleinfo", "device": "linky", "field": "apparent_power_va",
               "start": now - 3600, "end": now + 60, "step": 60}
 
     def has_points() -> bool:
