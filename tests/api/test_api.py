@@ -91,8 +91,10 @@ def test_health_and_events(stack: Stack) -> None:
 
 def test_history_and_daily_energy(stack: Stack) -> None:
     now = time.time()
-    params: dict[str, str | float] = {"service": "teleinfo", "device": "linky", "field": "apparent_power_va",
-              "start": now - 3600, "end": now + 60, "step": 60}
+    params: dict[str, str | float] = {
+        "service": "teleinfo", "device": "linky", "field": "apparent_power_va",
+        "start": now - 3600, "end": now + 60, "step": 60,
+    }
 
     def has_points() -> bool:
         r = httpx.get(f"{stack.url}/api/history", params=params)
