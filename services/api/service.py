@@ -33,7 +33,7 @@ class ApiService(Service):
         app = create_app(config, bus, self.live, token)
         self.server = uvicorn.Server(uvicorn.Config(
             app, host=cfg.host, port=cfg.port, log_level="warning", access_log=False,
-            ws="websockets-sansio", lifespan="on",
+            ws="websockets-sansio", lifespan="on", timeout_graceful_shutdown=2,
         ))
         self.thread = threading.Thread(target=self.server.run, name="api", daemon=True)
         self.url = f"http://{cfg.host}:{cfg.port}"
@@ -46,4 +46,7 @@ class ApiService(Service):
     def stop(self) -> None:
         """Close connections and stop serving."""
         self.server.should_exit = True
-        self.thread.join(timeout=10)
+        self.thread.join(timeout=4)
+        if self.thread.is_alive():  # a client holding a connection open: don't wait on it
+            self.server.force_exit = True
+            self.thread.join(timeout=2)
