@@ -90,10 +90,12 @@ def main() -> None:
         {"vedirect": {"ports": [{"port": f"{{tmp}}/ve{s}"} for _, s in devices]}},
     )
     measure(
-        "enerbox run all (single process): teleinfo + vedirect with 2 ports", ["all"],
+        "enerbox run all (single process): every service, vedirect with 2 ports", ["all"],
         [["tic", "--mode", "standard", "--link", "{tmp}/tic0"],
          ["vedirect", "--device", "bmv", "--link", "{tmp}/vea"],
          ["vedirect", "--device", "mppt", "--link", "{tmp}/veb"]],
         {"teleinfo": {"meters": [{"id": "linky", "port": "{tmp}/tic0"}]},
-         "vedirect": {"ports": [{"port": "{tmp}/vea"}, {"port": "{tmp}/veb"}]}},
+         "vedirect": {"ports": [{"port": "{tmp}/vea"}, {"port": "{tmp}/veb"}]},
+         "api": {"host": "127.0.0.1", "port": _free_port(), "token": "bench"},
+         "general": {"data_dir": "{tmp}/data"}},
     )
