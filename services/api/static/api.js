@@ -35,9 +35,46 @@ async function request(path, init = {}) {
   return body;
 }
 
-export function getJSON(path, params) {
-  const query = params ? `?${new URLSearchParams(params)}` : "";
-  return request(`api/${path}${query}`);
+/** GET a JSON answer. The token goes along when known: a box may require it for reads too
+ * (api.read_requires_token), and then a 401 asks for it like a write does. */
+export async function getJSON(path, params) {
+  const url = `api/${path}${params ? `?${new URLSearchParams(params)}` : ""}`;
+  const token = storedToken();
+  const auth = (t) => (t ? { headers: { Authorization: `Bearer ${t}` } } : {});
+  try {
+    return await request(url, auth(token));
+  } catch (err) {
+    if (!(err instanceof ApiError) || err.status !== 401) throw err;
+    storeToken("");
+    const asked = await askToken("Cette box demande le jeton pour lire ses données.");
+    if (!asked) throw err;
+    return request(url, auth(asked));
+  }
+}
+
+let historyKnown = false;
+
+/** Whether the historian has written its file yet: asking /api/history or /api/energy before
+ * would get a 503, which the browser logs as a console error on every fresh install. */
+export async function historyAvailable() {
+  if (!historyKnown) {
+    try {
+      historyKnown = (await request("api/health"))?.history_available === true;
+    } catch {
+      historyKnown = false;
+    }
+  }
+  return historyKnown;
+}
+
+/** The WebSocket URL; with the token only when the box refused us without it (a browser
+ * cannot set a WebSocket's headers, and a token in a URL is best avoided). */
+export function wsURL(withToken) {
+  const url = new URL("api/ws", document.baseURI);
+  url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
+  const token = withToken ? storedToken() : "";
+  if (token) url.searchParams.set("token", token);
+  return url;
 }
 
 function storedToken() {
@@ -58,19 +95,25 @@ function storeToken(token) {
 }
 
 let asking = null; // one dialog at a time, shared by commands sent together
+let firstReason = null; // the dialog's own wording, restored after a "token refused"
 
-/** Show the token dialog; resolves to the token, or "" when cancelled. */
+/** Show the token dialog; resolves to the token, or "" when cancelled. The token is stored
+ * at once, so that a second command sent before the first one's answer does not ask again;
+ * a 401 removes it. */
 function askToken(reason) {
   if (asking) return asking;
   const dialog = document.getElementById("token-dialog");
   const input = document.getElementById("token-input");
   const text = document.getElementById("token-reason");
-  if (reason) text.textContent = reason;
+  firstReason ??= text.textContent;
+  text.textContent = reason || firstReason;
   input.value = "";
   asking = new Promise((resolve) => {
     dialog.addEventListener("close", () => {
       asking = null;
-      resolve(dialog.returnValue === "ok" ? input.value.trim() : "");
+      const token = dialog.returnValue === "ok" ? input.value.trim() : "";
+      if (token) storeToken(token);
+      resolve(token);
     }, { once: true });
   });
   dialog.returnValue = "";
@@ -84,15 +127,13 @@ export async function sendRelayCommand(id, body) {
   let token = storedToken();
   if (!token) token = await askToken("");
   for (let attempt = 0; attempt < 3; attempt += 1) {
-    if (!token) throw new ApiError(401, "commande annulée : pas de jeton");
+    if (!token) throw new ApiError(401, "pas de jeton saisi");
     try {
-      const answer = await request(`api/relays/${encodeURIComponent(id)}`, {
+      return await request(`api/relays/${encodeURIComponent(id)}`, {
         method: "POST",
         headers: { "Content-Type": "application/json", Authorization: `Bearer ${token}` },
         body: JSON.stringify(body),
       });
-      storeToken(token);
-      return answer;
     } catch (err) {
       if (!(err instanceof ApiError) || err.status !== 401) throw err;
       storeToken("");

@@ -1,7 +1,7 @@
 // enerbox web page: live state over the WebSocket, relay commands, history and energy.
 // Plain ES modules, no build step: the Pi serves these files as they are.
 
-import { getJSON } from "./api.js";
+import { getJSON, historyAvailable, wsURL } from "./api.js";
 import { loadEnergy } from "./energy.js";
 import { el, hhmm, setText } from "./format.js";
 import { initHistory, loadHistory, updateChoices } from "./history.js";
@@ -11,7 +11,7 @@ import { initRelays, renderRelays } from "./relays.js";
 const MAX_EVENTS = 50;
 const REFRESH_STATE_MS = 30_000; // re-read age/stale flags, which only the server computes
 const REFRESH_HISTORY_MS = 60_000; // the historian writes once a minute
-const REFRESH_ENERGY_MS = 5 * 60_000;
+const REFRESH_ENERGY_MS = 60_000; // cheap: 30 rows; also picks up a first ledger soon
 
 const store = {
   services: {},
@@ -92,13 +92,14 @@ function updateRelay(relay) {
 
 const EVENT_TEXT = {
   shed: "délestage", restore: "rétablissement", rejected: "commande refusée",
-  lost: "appareil perdu", found: "appareil retrouvé",
+  command: "commande", device_lost: "appareil perdu", device_found: "appareil retrouvé",
+  lost: "appareil perdu", found: "appareil retrouvé", stale: "données périmées",
 };
 
 function renderEvents() {
   const list = document.getElementById("event-list");
   if (!list) return;
-  const items = store.events.slice(-15).reverse().map((e) => {
+  const items = store.events.slice(-10).reverse().map((e) => {
     const what = EVENT_TEXT[e.type] ?? String(e.type ?? "événement");
     const who = e.relay ?? e.device ?? e.service ?? "";
     const why = e.reason ?? e.detail ?? "";
@@ -148,12 +149,12 @@ function showWs(state, text) {
   document.getElementById("live-dot")?.classList.toggle("on", state === "connected");
 }
 
+let wsNeedsToken = false;
+
 function connect() {
-  const url = new URL("api/ws", document.baseURI);
-  url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
   let ws;
   try {
-    ws = new WebSocket(url);
+    ws = new WebSocket(wsURL(wsNeedsToken));
   } catch {
     retry();
     return;
@@ -172,8 +173,13 @@ function connect() {
     }
     if (obj(msg)) apply(msg);
   });
-  ws.addEventListener("close", () => {
+  ws.addEventListener("close", async (ev) => {
     connected = false;
+    if (ev.code === 4401 && !wsNeedsToken) {
+      // Reads need the token on this box: a REST read asks for it, then we reconnect with it.
+      wsNeedsToken = true;
+      await refreshState();
+    }
     retry();
   });
 }
@@ -205,6 +211,15 @@ function start() {
   setInterval(refreshState, REFRESH_STATE_MS);
   setInterval(() => loadHistory(), REFRESH_HISTORY_MS);
   setInterval(loadEnergy, REFRESH_ENERGY_MS);
+  // On a fresh install the historian writes its first minute soon after start: show the
+  // chart and today's energy then, not a minute or more later.
+  const waiting = setInterval(async () => {
+    if (await historyAvailable()) {
+      clearInterval(waiting);
+      loadHistory();
+      loadEnergy();
+    }
+  }, 10_000);
   // After a phone wakes up, timers were paused: refresh right away.
   document.addEventListener("visibilitychange", () => {
     if (document.visibilityState === "visible") {

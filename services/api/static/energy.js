@@ -1,6 +1,6 @@
 // Today's energy and cost, and the 30-day table, from one /api/energy/daily call.
 
-import { getJSON } from "./api.js";
+import { getJSON, historyAvailable } from "./api.js";
 import { DASH, el, eur, isNum, kwh, localDay, pct, periodLabel } from "./format.js";
 
 const DAYS = 30;
@@ -21,13 +21,14 @@ function renderToday(rows, today) {
   const byIndex = {};
   for (const r of mine) {
     for (const [k, v] of Object.entries(r.import_wh_by_index ?? {})) {
-      if (isNum(v)) byIndex[k] = (byIndex[k] ?? 0) + v;
+      if (isNum(v) && v > 0) byIndex[k] = (byIndex[k] ?? 0) + v; // unused indexes: noise
     }
   }
   // A ratio cannot be summed across meters: shown only when there is one meter.
   const sufficiency = mine.length === 1 ? mine[0].self_sufficiency : null;
   const line = (label, value, id) => el("div", { class: "kv" },
     el("span", {}, label), el("strong", id ? { id } : {}, value));
+  const flagged = mine.some((r) => r.flags);
   box.replaceChildren(el("div", { class: "kv-list" },
     line("Soutirage", kwh(sum(mine, "import_wh")), "today-import"),
     ...Object.entries(byIndex).map(([k, v]) =>
@@ -38,9 +39,11 @@ function renderToday(rows, today) {
     line("Injection", kwh(sum(mine, "export_wh"))),
     line("Production", kwh(sum(mine, "production_wh"))),
     line("Autoconsommation", kwh(sum(mine, "self_consumption_wh"))),
-    line("Autosuffisance", pct(sufficiency))),
-    mine.some((r) => r.flags) ? el("p", { class: "small warn" },
-      "Données incomplètes aujourd'hui (compteur absent ou lecture rejetée).") : null);
+    line("Autosuffisance", pct(sufficiency))));
+  if (flagged) {
+    box.append(el("p", { class: "small warn" },
+      "Données incomplètes aujourd'hui (compteur absent ou lecture rejetée)."));
+  }
 }
 
 function renderTable(rows) {
@@ -76,6 +79,11 @@ export async function loadEnergy() {
   const first = new Date(now.getFullYear(), now.getMonth(), now.getDate() - (DAYS - 1));
   const today = localDay(now);
   try {
+    if (!(await historyAvailable())) {
+      renderToday([], today);
+      renderTable([]);
+      return;
+    }
     const rows = await getJSON("energy/daily", { start: localDay(first), end: today });
     const list = Array.isArray(rows) ? rows.filter((r) => r && typeof r === "object") : [];
     renderToday(list, today);

@@ -22,8 +22,10 @@ export function kwh(wh) {
   return isNum(wh) ? num(wh / 1000, "kWh", wh < 10000 ? 2 : 1) : DASH;
 }
 
+const EUR = new Intl.NumberFormat("fr-FR", { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+
 export function eur(v) {
-  return isNum(v) ? num(v, "€", 2) : DASH;
+  return isNum(v) ? `${EUR.format(v)} €` : DASH;
 }
 
 export function pct(ratio) {

@@ -1,7 +1,7 @@
 // History chart (uPlot, vendored): the mean as a line over a min–max band, one series at a
 // time; the range buttons pick the span and the bucket step the API aggregates to.
 
-import { getJSON } from "./api.js";
+import { getJSON, historyAvailable } from "./api.js";
 import { el, num, setText } from "./format.js";
 
 const RANGES = {
@@ -70,7 +70,24 @@ export function updateChoices(devices) {
   return current !== sel.value || !current;
 }
 
-function makeChart(container, data, unit) {
+// French dates on the time axis (uPlot's defaults are English, 12 h).
+function timeTicks(_u, splits, _axis, _space, incr) {
+  return splits.map((t) => {
+    const d = new Date(t * 1000);
+    if (incr >= 28 * 86400) return d.toLocaleDateString("fr-FR", { month: "short", year: "numeric" });
+    const day = d.toLocaleDateString("fr-FR", { day: "numeric", month: "short" });
+    if (incr >= 86400 || (d.getHours() === 0 && d.getMinutes() === 0)) return day;
+    return d.toLocaleTimeString("fr-FR", { hour: "2-digit", minute: "2-digit" });
+  });
+}
+
+function timeValue(_u, t) {
+  if (typeof t !== "number") return "—";
+  return new Date(t * 1000).toLocaleString("fr-FR", { day: "numeric", month: "short",
+    hour: "2-digit", minute: "2-digit" });
+}
+
+function makeChart(container, data, unit, filled) {
   const width = Math.max(280, container.clientWidth || 600);
   const height = window.matchMedia("(max-width: 600px)").matches ? 220 : 300;
   const fmt = (_u, v) => num(v, unit, Math.abs(v ?? 0) < 10 ? 2 : 0);
@@ -82,16 +99,18 @@ function makeChart(container, data, unit) {
   const opts = {
     width, height,
     series: [
-      {},
+      { label: "Date", value: timeValue },
       { label: "min", stroke: "rgba(21,101,192,0.35)", width: 1, value: fmt, points: { show: false } },
-      { label: "moyenne", stroke: accent, width: 2, value: fmt, points: { show: false } },
+      // Dots only when the data is sparse: a lone minute between gaps would draw nothing.
+      { label: "moyenne", stroke: accent, width: 2, value: fmt,
+        points: { show: filled < 100, size: 5, fill: accent } },
       { label: "max", stroke: "rgba(21,101,192,0.35)", width: 1, value: fmt, points: { show: false } },
     ],
     bands: [{ series: [3, 1], fill: "rgba(21,101,192,0.15)" }],
     // All-empty data (a fresh install) still gets a sane axis instead of NaN.
     scales: { y: { range: (_u, min, max) => (min === null || max === null
       ? [0, 1] : globalThis.uPlot.rangeNum(min, max, 0.1, true)) } },
-    axes: [{ ...axis }, { ...axis, size: 60, values: (_u, ticks) => ticks.map((t) => num(t, "", 1)) }],
+    axes: [{ ...axis, values: timeTicks }, { ...axis, size: 60, values: (_u, ticks) => ticks.map((t) => num(t, "", 1)) }],
     legend: { live: true },
     cursor: { drag: { x: true, y: false } },
   };
@@ -109,6 +128,10 @@ export async function loadHistory() {
   }
   if (typeof globalThis.uPlot !== "function") {
     setText(status, "Bibliothèque de graphiques absente (static/vendor/uPlot.iife.min.js).");
+    return;
+  }
+  if (!(await historyAvailable())) {
+    setText(status, "Pas encore d'historique : l'historien écrit sa première minute.");
     return;
   }
   const { span, step } = RANGES[range];
@@ -132,7 +155,7 @@ export async function loadHistory() {
   }
   const filled = cols[2].filter((v) => v !== null).length;
   chart?.destroy();
-  chart = makeChart(container, cols, unitOf(choice.field));
+  chart = makeChart(container, cols, unitOf(choice.field), filled);
   container.dataset.points = String(filled);
   container.dataset.series = choice.key;
   setText(status, filled ? `${filled} points, pas de ${step >= 3600 ? `${step / 3600} h` : `${step / 60} min`}`

@@ -20,7 +20,7 @@ function markTile(id, devices) {
   let badge = tile.querySelector(".tile-why");
   if (why && !badge) {
     badge = el("span", { class: "badge tile-why" });
-    tile.prepend(badge);
+    tile.querySelector(".tile-label")?.after(badge);
   }
   if (badge) {
     setText(badge, why);

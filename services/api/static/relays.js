@@ -45,10 +45,11 @@ function build(relay) {
   refs.state = el("span", { class: "relay-state", dataset: { relayState: "" } }, DASH);
   refs.meta = el("div", { class: "relay-meta small" });
   refs.shed = el("span", { class: "badge shed", hidden: true }, "Délesté");
+  refs.shedWhy = el("span", { class: "small shed-why" });
   refs.fault = el("span", { class: "badge fault", hidden: true,
     title: "La sortie relue ne correspond pas à l'ordre donné" }, "Relecture en défaut");
   refs.error = el("p", { class: "relay-error small", dataset: { relayError: "" }, role: "alert" });
-  refs.forHour = el("input", { type: "checkbox", dataset: { for1h: "" } });
+  refs.forHour = el("input", { type: "checkbox", dataset: { forHour: "" } });
   refs.buttons = [];
   const controls = el("div", { class: "relay-controls" });
   const button = (cmd, label) => {
@@ -73,7 +74,7 @@ function build(relay) {
   card.root = el("article", { class: "relay", dataset: { relay: relay.id, kind: relay.kind ?? "" } },
     el("div", { class: "relay-head" },
       el("span", { class: "relay-name" }, relay.name || relay.id), refs.state),
-    refs.meta, el("div", { class: "relay-flags" }, refs.shed, refs.fault), controls, refs.error);
+    refs.meta, el("div", { class: "relay-flags" }, refs.shed, refs.shedWhy, refs.fault), controls, refs.error);
   return card;
 }
 
@@ -108,6 +109,7 @@ function update(card, relay) {
   }
   setText(refs.meta, parts.filter(Boolean).join(" · "));
   refs.shed.hidden = !(st && (st.shed || st.source === "shed"));
+  setText(refs.shedWhy, !refs.shed.hidden && typeof st.shed_reason === "string" ? st.shed_reason : "");
   root.classList.toggle("is-shed", !refs.shed.hidden);
   refs.fault.hidden = !(st && st.readback_ok === false);
   for (const b of refs.buttons) {

@@ -1,0 +1,182 @@
+"""The web page in headless Chromium against the whole simulated stack.
+
+Live values, a relay command with the token dialog, the history chart, the phone layout, and
+not one console error. Screenshots go to tests/artifacts/ (gitignored) for a human to look at.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
+from playwright.sync_api import Error as PlaywrightError
+
+from tests.api.conftest import Stack, wait_until
+from tests.conftest import ROOT
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = ROOT / "tests" / "artifacts"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]
+HISTORY_SERIES = "teleinfo/linky/apparent_power_va"
+
+pytestmark = pytest.mark.skipif(
+    not CHROMIUM.exists(), reason="/usr/bin/chromium is missing (`make test` installs it)"
+)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+class Console:
+    """Every console error and uncaught exception of a page."""
+
+    def __init__(self, page: Page) -> None:
+        self.errors: list[str] = []
+        page.on("console", self._console)
+        page.on("pageerror", self._page_error)
+
+    def _console(self, msg: ConsoleMessage) -> None:
+        if msg.type == "error":
+            self.errors.append(f"console: {msg.text} ({msg.location})")
+
+    def _page_error(self, exc: PlaywrightError) -> None:
+        self.errors.append(f"pageerror: {exc}")
+
+
+def number(text: str) -> float:
+    """'1 234 VA' (French grouping with narrow spaces) -> 1234.0."""
+    digits = re.sub(r"[^\d,.-]", "", text).replace(",", ".")
+    assert digits, f"no number in {text!r}"
+    return float(digits)
+
+
+def relays(stack: Stack) -> dict[str, dict[str, object]]:
+    """Relay id -> its state object, from the API."""
+    answer = httpx.get(f"{stack.url}/api/relays", timeout=5).json()
+    return {r["id"]: r["state"] or {} for r in answer}
+
+
+def nothing_shed(stack: Stack) -> bool:
+    """No load shed right now: a command's effect is then visible (shed wins over it)."""
+    state = httpx.get(f"{stack.url}/api/state", timeout=5).json()
+    shed = (state.get("shedding") or {}).get("shed") or []
+    return not shed and not any(s.get("shed") for s in relays(stack).values())
+
+
+def history_has_points(stack: Stack) -> bool:
+    """The historian has written at least one minute of the meter's apparent power."""
+    now = time.time()
+    r = httpx.get(f"{stack.url}/api/history", timeout=5, params={
+        "service": "teleinfo", "device": "linky", "field": "apparent_power_va",
+        "start": now - 86400, "end": now, "step": 60})
+    return r.status_code == 200 and any(p[2] is not None for p in r.json()["points"])
+
+
+@pytest.mark.timeout(300)
+def test_page_live_values_commands_and_history(stack: Stack, browser: Browser) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="fr-FR")
+    page = context.new_page()
+    console = Console(page)
+    try:
+        page.goto(f"{stack.url}/")
+        page.wait_for_selector("#ws-status[data-state='connected']", state="attached",
+                               timeout=15_000)
+        assert page.is_hidden("#ws-status")
+
+        # Live values: a number that moves as the simulated meter plays its profile.
+        grid = page.locator("#grid-import")
+        page.wait_for_function(
+            "() => /\\d/.test(document.querySelector('#grid-import').textContent)",
+            timeout=15_000)
+        first = number(grid.inner_text())
+        page.wait_for_function(
+            "(v) => { const t = document.querySelector('#grid-import').dataset.value;"
+            " return t !== '' && Number(t) !== v; }", arg=first, timeout=15_000)
+        assert "VA" in grid.inner_text()
+        assert page.inner_text("#tariff-period").strip() not in ("", "—")
+        assert page.get_attribute("#tempo-today", "data-colour") in ("blue", "white", "red")
+        assert re.search(r"\d", page.inner_text("#battery-soc"))
+        assert re.search(r"\d", page.inner_text("#pv-power"))
+
+        # Commands: shedding overrides them, so act while nothing is shed (the simulated
+        # peak sheds for about a minute in every ten).
+        wait_until(lambda: nothing_shed(stack), 120)
+        before = relays(stack)
+        order = "hors-gel" if before["living"].get("order") == "eco" else "eco"
+        living = page.locator('[data-relay="living"]')
+        living.locator("select[data-order]").select_option(order)
+        # First write: the page asks for the token once, in its own dialog.
+        page.wait_for_selector("#token-dialog[open]", timeout=5_000)
+        page.fill("#token-input", stack.token)
+        page.click("#token-ok")
+        living.locator(f'[data-relay-state="{order}"]').wait_for(timeout=10_000)
+        assert living.locator("[data-relay-error]").inner_text() == ""
+
+        target = "off" if before["water-heater"].get("state") == "on" else "on"
+        heater = page.locator('[data-relay="water-heater"]')
+        heater.locator(f'[data-command="{target}"]').click()
+        heater.locator(f'[data-relay-state="{target}"]').wait_for(timeout=10_000)
+        # The state comes over the WebSocket before the POST's answer: wait for that too.
+        page.wait_for_function("() => !document.querySelector('.relay.busy')", timeout=10_000)
+        assert heater.locator(f'[data-command="{target}"]').get_attribute("aria-pressed") == "true"
+        assert page.locator("[data-relay-error]:not(:empty)").count() == 0
+        assert page.is_hidden("#token-dialog")  # the stored token was reused
+        assert page.evaluate("localStorage.getItem('enerbox.token')") == stack.token
+
+        # History: once the historian has written a minute, the day chart has data.
+        wait_until(lambda: history_has_points(stack), 150)
+        page.click('[data-range="day"]')
+        chart = page.locator("#history-chart")
+        page.wait_for_function(
+            "() => Number(document.querySelector('#history-chart').dataset.points) > 0",
+            timeout=15_000)
+        assert chart.get_attribute("data-series") == HISTORY_SERIES
+        assert chart.locator("canvas").count() >= 1
+        assert page.locator("#daily-table tbody tr").count() >= 1
+
+        page.screenshot(path=str(ARTIFACTS / "page.png"), full_page=True)
+        assert console.errors == []
+    finally:
+        context.close()
+        for relay in ("living", "water-heater"):  # back to auto for whoever comes next
+            httpx.post(f"{stack.url}/api/relays/{relay}", json={"mode": "auto"},
+                       headers=stack.auth, timeout=10)
+
+
+def test_page_on_a_phone(stack: Stack, browser: Browser) -> None:
+    context = browser.new_context(viewport={"width": 390, "height": 844}, locale="fr-FR",
+                                  is_mobile=True, has_touch=True, device_scale_factor=2)
+    page = context.new_page()
+    console = Console(page)
+    try:
+        page.goto(f"{stack.url}/")
+        page.wait_for_selector("[data-relay='living'] [data-relay-state]", timeout=15_000)
+        page.wait_for_function(
+            "() => /\\d/.test(document.querySelector('#grid-import').textContent)",
+            timeout=15_000)
+        # One column, and nothing wider than the screen (the daily table scrolls inside).
+        boxes = [page.locator(s).bounding_box() for s in ("#overview", "#relays", "#today")]
+        assert all(b is not None for b in boxes)
+        lefts = {round(b["x"]) for b in boxes if b is not None}
+        assert len(lefts) == 1, lefts
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+        page.wait_for_timeout(1000)  # let the chart and the energy table settle
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "page-phone.png"), full_page=True)
+        assert console.errors == []
+    finally:
+        context.close()
