@@ -111,7 +111,7 @@ def create_app(config: Any, bus: Bus, live: Live, token: str) -> FastAPI:
                          relays=[relay_view(r) for r in relays_cfg], shedding=snap["shedding"])
 
     @app.get("/api/state", responses=ERRORS, dependencies=read)
-    def get_state() -> StateView:
+    async def get_state() -> StateView:
         """The live state of every device and relay."""
         return state_view()
 
@@ -125,7 +125,7 @@ def create_app(config: Any, bus: Bus, live: Live, token: str) -> FastAPI:
         return DeviceView(**live.device_view(found))
 
     @app.get("/api/relays", responses=ERRORS, dependencies=read)
-    def get_relays() -> list[RelayView]:
+    async def get_relays() -> list[RelayView]:
         """Every relay and radiator with its mode and source."""
         return [relay_view(r) for r in relays_cfg]
 
@@ -176,13 +176,13 @@ def create_app(config: Any, bus: Bus, live: Live, token: str) -> FastAPI:
         return [DayEnergy(**dataclasses.asdict(r)) for r in rows]
 
     @app.get("/api/events", responses=ERRORS, dependencies=read)
-    def get_events(limit: Annotated[int, Query(ge=1, le=200)] = 50
+    async def get_events(limit: Annotated[int, Query(ge=1, le=200)] = 50
                    ) -> list[dict[str, Any]]:
         """Recent events (sheds, restores, rejected commands, devices lost), oldest first."""
         return live.recent_events(limit)
 
     @app.get("/api/health")
-    def get_health() -> Health:
+    async def get_health() -> Health:
         """Broker connection, each service's status, data freshness."""
         snap = live.snapshot()
         stale = [f"{d['service']}/{d['device']}" for d in snap["devices"] if d["stale"]]
