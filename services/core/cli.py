@@ -31,6 +31,8 @@ def _parser() -> argparse.ArgumentParser:
     config_sub = config.add_subparsers(dest="config_command", required=True)
     check = config_sub.add_parser("check", help="validate a configuration file")
     check.add_argument("file", nargs="?", help="file to check (default: $ENERBOX_CONFIG)")
+    docs = config_sub.add_parser("docs", help="print docs/CONFIG.md (or --mqtt: docs/MQTT.md)")
+    docs.add_argument("--mqtt", action="store_true", help="the topic and field reference")
 
     history = sub.add_parser("history", help="the historian's local history")
     history_sub = history.add_subparsers(dest="history_command", required=True)
@@ -108,6 +110,11 @@ def main(argv: list[str] | None = None) -> int:
         return _decode(args)
     if args.command == "history":
         return _history(args)
+    if args.config_command == "docs":
+        from services.core.docs import config_markdown, mqtt_markdown
+
+        print(mqtt_markdown() if args.mqtt else config_markdown())
+        return 0
     return _config_check(args)
 
 

@@ -19,6 +19,7 @@ class ServiceEntry:
     config: str  # "module:ClassName" of its pydantic section
     service: str  # "module:ClassName" of its Service subclass
     description: str
+    fields: str | None = None  # "module:NAME" of its FieldSpec table (device services)
 
 
 SERVICES: dict[str, ServiceEntry] = {
@@ -29,12 +30,14 @@ SERVICES: dict[str, ServiceEntry] = {
             "services.teleinfo.config:TeleinfoConfig",
             "services.teleinfo.service:TeleinfoService",
             "Linky TIC reader (historique and standard modes)",
+            "services.teleinfo.fields:FIELDS",
         ),
         ServiceEntry(
             "vedirect",
             "services.vedirect.config:VedirectConfig",
             "services.vedirect.service:VedirectService",
             "Victron VE.Direct reader (battery monitors, MPPT chargers, inverters, chargers)",
+            "services.vedirect.fields:FIELDS",
         ),
         ServiceEntry(
             "relays",
