@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT    := DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get
 
-.PHONY: run test lint bench venv system-deps clean
+.PHONY: run test lint bench venv system-deps install clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -42,6 +42,26 @@ bench: venv
 
 run: venv system-deps
 	$(BIN)/enerbox sim stack
+
+# Without Docker, as root on the Pi: the package in /opt/enerbox, config in /etc/enerbox,
+# data in /var/lib/enerbox, and a systemd unit running `enerbox run all`.
+PREFIX ?= /opt/enerbox
+install:
+	@[ "$$(id -u)" = 0 ] || { echo "make install: run it as root (sudo make install)"; exit 1; }
+	id enerbox >/dev/null 2>&1 || useradd --system --home-dir /var/lib/enerbox --shell /usr/sbin/nologin enerbox
+	for g in dialout gpio i2c; do getent group $$g >/dev/null && usermod -aG $$g enerbox || true; done
+	$(PYTHON) -m venv $(PREFIX)
+	$(PREFIX)/bin/pip install -q --upgrade pip
+	$(PREFIX)/bin/pip install -q .
+	install -m 644 README.md $(PREFIX)/README.md
+	install -d -o enerbox -g enerbox -m 750 /var/lib/enerbox
+	install -d -m 755 /etc/enerbox
+	[ -f /etc/enerbox/enerbox.yaml ] || install -m 640 -g enerbox config/enerbox.yaml /etc/enerbox/enerbox.yaml
+	install -m 644 config/enerbox.service /etc/systemd/system/enerbox.service
+	if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then \
+		systemctl daemon-reload && systemctl enable --now enerbox; \
+	else echo "no systemd here: start it with $(PREFIX)/bin/enerbox run all"; fi
+	@echo "enerbox installed: edit /etc/enerbox/enerbox.yaml, then: systemctl restart enerbox"
 
 clean:
 	rm -rf $(VENV) run data .pytest_cache .mypy_cache .ruff_cache .hypothesis
