@@ -100,12 +100,14 @@ def build_parser() -> argparse.ArgumentParser:
     stack.add_argument("--port", type=int, default=1883, help="MQTT port (default 1883)")
     stack.add_argument("--run-dir", type=Path, default=Path("run"),
                        help="where logs and the simulators' ports go (default ./run)")
+    stack.add_argument("--single-process", action="store_true",
+                       help="run every service in one process (enerbox run all)")
     stack.set_defaults(handler=_run_stack)
     return parser
 
 
 def _run_stack(args: argparse.Namespace) -> int:
-    return stack_main(args.port, args.run_dir)
+    return stack_main(args.port, args.run_dir, args.single_process)
 
 
 def main(argv: list[str] | None = None) -> int:

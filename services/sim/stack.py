@@ -115,7 +115,7 @@ def _start_simulators(stack: Stack, enerbox: list[str], sim_dir: Path) -> None:
         time.sleep(0.05)
 
 
-def main(port: int = 1883, run_dir: Path = RUN_DIR) -> int:
+def main(port: int = 1883, run_dir: Path = RUN_DIR, single_process: bool = False) -> int:
     """Run until Ctrl-C; returns the exit code."""
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "sim").mkdir(exist_ok=True)
@@ -158,8 +158,11 @@ def main(port: int = 1883, run_dir: Path = RUN_DIR) -> int:
             "ENERBOX_API__TOKEN": os.environ.get("ENERBOX_API__TOKEN", "sim-token"),
             "ENERBOX_GENERAL__DATA_DIR": str(sim_dir.parent / "data"),
         }
-        for service in ("historian", "relays", "shedding", "teleinfo", "vedirect", "api"):
-            stack.spawn(service, [*enerbox, "run", service], env)
+        if single_process:  # the Pi Zero way: every service as a thread of one process
+            stack.spawn("all", [*enerbox, "run", "all"], env)
+        else:
+            for service in ("historian", "relays", "shedding", "teleinfo", "vedirect", "api"):
+                stack.spawn(service, [*enerbox, "run", service], env)
         api_port = env["ENERBOX_API__PORT"]
         print(
             f"enerbox is running with simulated devices: http://127.0.0.1:{api_port}/ "
