@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 # Identity and enumeration numbers are not measurements: kept out of the time series.
-SKIP = frozenset({"product_id", "day_sequence", "ts"})
+SKIP = frozenset({"product_id", "day_sequence", "ts", "overload_phases"})  # phase numbers
 
 
 @dataclass(frozen=True, slots=True)

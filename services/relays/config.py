@@ -58,7 +58,8 @@ class RelayConfig(Section):
     board: str = Field(description="Id of the board the relay is on.")
     channel: int | None = Field(None, ge=0, le=63, description="Output of a switch relay.")
     channels: tuple[int, int] | None = Field(
-        None, description="The two outputs (positive and negative half-wave) of a zone."
+        None, description="The two outputs of a zone: the first alone gives hors-gel "
+        "(negative half-wave), the second alone arret (positive half-wave).",
     )
     active_low: bool = Field(False, description="Switch relay energised by a low output.")
     invert: bool = Field(False, description="Fil pilote board wired with inverted optos.")
