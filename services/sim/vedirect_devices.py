@@ -2,7 +2,7 @@
 
 Both read a DcSystem (the same model and seed give the same installation), keep their own
 counters (history, yields) and format them in wire units (mV, mA, W, ‰, 0.01 kWh), with the
-labels in the order real devices send them (see ../shared/fixtures/vedirect).
+labels in the order real devices send them (as in the real captures the tests use).
 """
 
 from __future__ import annotations

@@ -2,7 +2,8 @@
 
 Extracted from KinDR007/VictronMPPT-ESPHOME@9a74ba9 components/victron/victron.cpp
 (device_type_text, MIT licence); the first 30 also appear in Victron's VE.Direct
-Protocol whitepaper v3.22. Product data, kept in the package: a user's box has no ../shared.
+Protocol whitepaper v3.22. Product data, kept in the package (a user's box has no copy of
+the project's reference folder).
 """
 
 PRODUCTS: dict[int, str] = {
