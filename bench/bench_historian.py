@@ -18,7 +18,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
-from services.core.tariffs import TariffBook
+from services.core.history.tariffs import TariffBook
 from services.historian.history import LocalHistory
 from services.historian.ledger import Ledger
 from services.historian.points import flatten

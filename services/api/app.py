@@ -32,9 +32,9 @@ from services.api.models import (
 )
 from services.api.security import token_ok
 from services.core.bus import Bus
-from services.core.history_read import HistoryReader
-from services.core.ledger_read import LedgerReader
-from services.core.tariffs import TariffBook
+from services.core.history.ledger_read import LedgerReader
+from services.core.history.read import HistoryReader
+from services.core.history.tariffs import TariffBook
 
 STATIC = Path(__file__).parent / "static"
 ORDERS = ["confort", "eco", "hors-gel", "arret", "confort-1", "confort-2"]

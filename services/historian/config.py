@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import Field, SecretStr, field_validator
 
 from services.core.config import Section, read_secret
-from services.core.tariffs import Tariff, sorted_tariffs
+from services.core.history.tariffs import Tariff, sorted_tariffs
 
 
 class InfluxConfig(Section):

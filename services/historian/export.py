@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
-from services.core.tariffs import TariffBook
+from services.core.history.tariffs import TariffBook
 from services.historian.history import LocalHistory
 from services.historian.ledger import Ledger
 

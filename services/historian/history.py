@@ -5,7 +5,7 @@ appends all its rows at the end of one B-tree (a few pages) instead of touching 
 series, and SQLite's append fast path packs the pages full. Minutes live in one table per
 ``partition_days``, so retention drops whole tables: deleting rows would rewrite every page
 it frees, as much again as the data was. Closed hours are rolled up into ``samples_hourly``
-for long ranges. Reading back is in ``history_read``.
+for long ranges. The schema and the read-back are in ``services.core.history``.
 """
 
 from __future__ import annotations
@@ -19,7 +19,13 @@ from contextlib import contextmanager
 from itertools import groupby
 from pathlib import Path
 
-from services.core.history_read import SERIES_BITS, HistoryReader
+from services.core.history.read import HistoryReader
+from services.core.history.schema import (
+    HISTORY_SCHEMA,
+    PARTITION_DDL,
+    SERIES_BITS,
+    partition_table,
+)
 from services.historian.points import Point
 
 # Small pages: each flush rewrites the last, partly filled pages of the tables it touches
@@ -33,31 +39,6 @@ Tags = tuple[tuple[str, str], ...]
 SeriesKey = tuple[str, Tags, str]
 Bucket = tuple[str, Tags, str, int]  # measurement, tags, field, minute
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS series (
-    id INTEGER PRIMARY KEY,
-    measurement TEXT NOT NULL,
-    tags TEXT NOT NULL,            -- JSON object with sorted keys
-    field TEXT NOT NULL,
-    first_minute INTEGER,
-    last_minute INTEGER,           -- both as of the last hourly rollup
-    UNIQUE (measurement, tags, field)
-);
-CREATE TABLE IF NOT EXISTS samples_hourly (
-    key INTEGER PRIMARY KEY,       -- hour << 16 | series id
-    min REAL NOT NULL, max REAL NOT NULL, sum REAL NOT NULL, count INTEGER NOT NULL,
-    hour INTEGER GENERATED ALWAYS AS (key >> 16) VIRTUAL,
-    series_id INTEGER GENERATED ALWAYS AS (key & 65535) VIRTUAL
-);
-CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
-"""
-_PARTITION = """
-CREATE TABLE IF NOT EXISTS {table} (
-    key INTEGER PRIMARY KEY,       -- minute << 16 | series id: time-ordered appends
-    min REAL NOT NULL, max REAL NOT NULL, sum REAL NOT NULL, count INTEGER NOT NULL,
-    minute INTEGER GENERATED ALWAYS AS (key >> 16) VIRTUAL,
-    series_id INTEGER GENERATED ALWAYS AS (key & 65535) VIRTUAL
-)"""
 # Merging a bucket already on disk (a restart mid-minute, a late point) keeps the aggregate
 # exact: the min of the mins, the max of the maxes, sums and counts added.
 _UPSERT = """
@@ -126,7 +107,7 @@ class LocalHistory(HistoryReader):
         self._lock = threading.Lock()  # the in-memory buckets
         self._buckets: dict[Bucket, list[float]] = {}
         with self.db_lock:
-            self.db.executescript(f"BEGIN IMMEDIATE; {_SCHEMA} COMMIT;")
+            self.db.executescript(f"BEGIN IMMEDIATE; {HISTORY_SCHEMA} COMMIT;")
             self.db.execute("INSERT OR IGNORE INTO meta VALUES ('partition_minutes', ?)",
                             (partition_days * 1440,))
             self.partition_minutes = self._meta("partition_minutes", 0)
@@ -204,8 +185,8 @@ class LocalHistory(HistoryReader):
         rows.sort()  # key order: appends stay on the last pages
         size = self.partition_minutes
         for part, group in groupby(rows, key=lambda r: (r[0] >> SERIES_BITS) // size):
-            table = f"samples_{part}"
-            self.db.execute(_PARTITION.format(table=table))  # a no-op once it exists
+            table = partition_table(part)
+            self.db.execute(PARTITION_DDL.format(table=table))  # a no-op once it exists
             self.db.executemany(_UPSERT.format(table=table), list(group))
         hours = {(r[0] >> SERIES_BITS) // 60 for r in rows}
         return len(rows), {h for h in hours if h < self._rolled}
@@ -241,7 +222,7 @@ class LocalHistory(HistoryReader):
             parts = [p for p in self._partitions() if (p + 1) * size <= keep]
         for part in parts:
             with self.db_lock, transaction(self.db):
-                table = f"samples_{part}"
+                table = partition_table(part)
                 deleted += self.db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # noqa: S608
                 self.db.execute(f"DROP TABLE {table}")
         with self.db_lock, transaction(self.db):

@@ -20,30 +20,12 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from services.core.ledger_read import EXPORT, METER, PRODUCTION, LedgerReader
-from services.core.tariffs import TariffBook
+from services.core.history.ledger_read import LedgerReader
+from services.core.history.schema import ENERGY, EXPORT, LEDGER_SCHEMA, METER, PRODUCTION
+from services.core.history.tariffs import TariffBook
 from services.historian.history import LocalHistory, open_db, transaction
 
-ENERGY = "energy"  # the index name of a production counter
 Counter = tuple[str, str, str]  # kind, meter or source name, index
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS ledger_baselines (
-    kind TEXT NOT NULL, name TEXT NOT NULL, idx TEXT NOT NULL,
-    value REAL NOT NULL, ts REAL NOT NULL,
-    PRIMARY KEY (kind, name, idx)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS ledger_meters (
-    name TEXT PRIMARY KEY, meter_id TEXT NOT NULL) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS ledger_days (
-    day TEXT NOT NULL, kind TEXT NOT NULL, name TEXT NOT NULL, idx TEXT NOT NULL,
-    wh REAL NOT NULL,
-    PRIMARY KEY (day, kind, name, idx)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS anomalies (
-    id INTEGER PRIMARY KEY, day TEXT NOT NULL, kind TEXT NOT NULL, meter TEXT NOT NULL,
-    idx TEXT NOT NULL, old REAL, new REAL, ts REAL NOT NULL, reason TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS anomalies_day ON anomalies (day);
-"""
-
 
 def _number(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
@@ -76,7 +58,7 @@ class Ledger(LedgerReader):
         self._ids_dirty: set[str] = set()
         self._today = (0.0, 0.0, "")  # cached local day: start, end, ISO date
         with self.db_lock:
-            self.db.executescript(f"BEGIN IMMEDIATE; {_SCHEMA} COMMIT;")
+            self.db.executescript(f"BEGIN IMMEDIATE; {LEDGER_SCHEMA} COMMIT;")
             self._base: dict[Counter, tuple[float, float]] = {
                 (k, n, i): (v, t) for k, n, i, v, t in self.db.execute(
                     "SELECT kind, name, idx, value, ts FROM ledger_baselines")

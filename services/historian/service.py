@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from services.core.bus import Ack, Bus
+from services.core.history.tariffs import TariffBook
 from services.core.service import Service
-from services.core.tariffs import TariffBook
 from services.historian.config import HistorianConfig
 from services.historian.emoncms import EmoncmsSink
 from services.historian.history import LocalHistory

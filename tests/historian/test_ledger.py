@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from pydantic import ValidationError
 
-from services.core.tariffs import Tariff, TariffBook
+from services.core.history.tariffs import Tariff, TariffBook
 from services.historian.history import LocalHistory
 from services.historian.ledger import Ledger
 from services.sim.profile import default_profile

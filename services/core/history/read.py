@@ -1,8 +1,6 @@
 """Reading the local history back: one series at any step, the list of series, CSV export.
 
-Layout (written by ``history.LocalHistory``): minute rows keyed ``minute << 16 | series_id``
-in one table per period, ``samples_<n>`` with n = minute // partition_minutes; hourly
-rollups of closed hours in ``samples_hourly`` (same key, in hours); names in ``series``.
+The layout is in ``schema`` (written by the historian's ``LocalHistory``).
 """
 
 from __future__ import annotations
@@ -15,7 +13,13 @@ import threading
 from datetime import UTC, datetime
 from typing import IO, Any
 
-SERIES_BITS = 16
+from services.core.history.schema import (
+    PARTITION_GLOB,
+    SERIES_BITS,
+    partition_number,
+    partition_table,
+)
+
 MAX_POINTS = 100_000  # buckets one series() call may return
 Row = tuple[float, float | None, float | None, float | None]
 
@@ -42,14 +46,16 @@ class HistoryReader:
     def _partitions(self) -> list[int]:
         """Partition numbers, oldest first (read each time: the writer may be another process)."""
         names = self.db.execute(
-            "SELECT name FROM sqlite_schema WHERE type = 'table' AND name GLOB 'samples_[0-9]*'")
-        return sorted(int(name[8:]) for (name,) in names)
+            "SELECT name FROM sqlite_schema WHERE type = 'table' AND name GLOB ?",
+            (PARTITION_GLOB,))
+        return sorted(partition_number(name) for (name,) in names)
 
     def _tables(self, m0: int, m1: int) -> list[tuple[str, int, int]]:
         """(table, first key, end key) of the minute partitions overlapping minutes [m0, m1)."""
         size = self._meta("partition_minutes", 1)
         spans = [(p, max(m0, p * size), min(m1, (p + 1) * size)) for p in self._partitions()]
-        return [(f"samples_{p}", a << SERIES_BITS, b << SERIES_BITS) for p, a, b in spans if a < b]
+        return [(partition_table(p), a << SERIES_BITS, b << SERIES_BITS)
+                for p, a, b in spans if a < b]
 
     def _matching(self, measurement: str, field: str, tags: dict[str, str] | None) -> list[int]:
         rows = self.db.execute(

@@ -1,7 +1,7 @@
 """Read-back of the daily energy ledger the historian writes (for the API and exports).
 
 Shared through core because the api service reads it without importing the historian:
-the tables are the contract.
+the tables (``schema.LEDGER_SCHEMA``) are the contract.
 """
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date
 
-from services.core.tariffs import TariffBook
+from services.core.history.schema import EXPORT, METER, PRODUCTION
+from services.core.history.tariffs import TariffBook
 
-METER, PRODUCTION = "meter", "production"
-EXPORT = "export"  # the index name of a meter's export counter (EAIT)
+__all__ = ["EXPORT", "METER", "PRODUCTION", "Anomaly", "DayRow", "LedgerReader"]
 
 
 @dataclass(frozen=True, slots=True)
