@@ -11,7 +11,6 @@ What it guarantees to services (DESIGN.md, 'MQTT contract'):
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import socket
@@ -19,7 +18,6 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -30,7 +28,8 @@ from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from services.core.config import MqttConfig
-from services.core.topics import Topics
+from services.core.contract import Event, EventKind, TopicKind, Topics
+from services.core.contract.messages import to_json, utc_now_iso
 
 log = logging.getLogger(__name__)
 
@@ -40,14 +39,21 @@ AckedHandler = Callable[[str, bytes, Ack], None]
 Payload = str | bytes
 
 
-def utc_now_iso() -> str:
-    """ISO 8601 UTC timestamp with milliseconds, as used in every state's ``ts``."""
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+__all__ = ["Bus", "Inbound", "to_json", "utc_now_iso"]
 
 
-def to_json(data: Any) -> str:
-    """Compact JSON, as published on the bus."""
-    return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+@dataclass(frozen=True, slots=True)
+class Inbound:
+    """A received message with the MQTT v5 properties a request carries."""
+
+    topic: str
+    payload: bytes
+    retain: bool = False
+    response_topic: str | None = None
+    correlation: bytes | None = None
+
+
+InboundHandler = Callable[[Inbound], None]
 
 
 @dataclass(slots=True)
@@ -165,9 +171,53 @@ class Bus:
             self._retained.pop(topic, None)
         self._client.publish(topic, b"", qos=1, retain=True)
 
-    def event(self, kind: str, **data: Any) -> None:
-        """Publish a JSON event on ``<p>/<service>/events``."""
-        self.publish_json(self.topics.events, {"type": kind, "ts": utc_now_iso(), **data}, qos=1)
+    def event(self, kind: EventKind | str, **data: Any) -> None:
+        """Publish a typed event on ``<p>/<service>/events`` (an unknown kind is a bug)."""
+        self.publish(self.topics.events, Event(EventKind(kind), data).encode(), qos=1)
+
+    def request(self, topic: str, payload: Payload, correlation: bytes, qos: int = 1) -> None:
+        """Publish a request whose answer comes back on ``topics.replies`` (MQTT v5 response
+        topic and correlation data): the answer is matched exactly, never by timing."""
+        props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+        props.ResponseTopic = self.topics.replies
+        props.CorrelationData = correlation
+        self._client.publish(topic, payload, qos=qos, retain=False, properties=props)
+
+    def reply(self, request: Inbound, payload: Payload) -> bool:
+        """Answer a request on its response topic, when it asked for one under our prefix
+        (a response topic elsewhere is ignored: a command must not make us publish anywhere)."""
+        target = request.response_topic
+        if not target:
+            return False
+        parsed = self.topics.parse(target)
+        if parsed is None or parsed.kind != TopicKind.REPLIES:
+            log.info("service=%s ignored response topic %r", self.topics.service, target[:80])
+            return False
+        props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+        if request.correlation is not None:
+            props.CorrelationData = request.correlation
+        self._client.publish(target, payload, qos=1, retain=False, properties=props)
+        return True
+
+    def start_heartbeat(self, interval_s: float, healthy: Callable[[], bool]) -> None:
+        """Publish ``<p>/<service>/heartbeat`` every ``interval_s`` while ``healthy()``: a
+        service whose workers died stops beating, so the others can tell (its status alone
+        would still say online)."""
+
+        def beat() -> None:
+            while not self._stopping:
+                if self.connected.is_set() and healthy():
+                    props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+                    props.MessageExpiryInterval = max(1, int(interval_s * 3))
+                    self._client.publish(
+                        self.topics.heartbeat,
+                        to_json({"ts": utc_now_iso(), "interval_s": interval_s}),
+                        qos=0, retain=True, properties=props,
+                    )
+                time.sleep(interval_s)
+
+        threading.Thread(target=beat, name=f"{self.topics.service}-heartbeat",
+                         daemon=True).start()
 
     def _send_retained(self, topic: str, payload: Payload, expiry_s: int | None) -> None:
         props = None
@@ -186,6 +236,27 @@ class Bus:
                 handler(msg.topic, bytes(msg.payload))
             except Exception:
                 # A bad message must never kill paho's network thread.
+                log.exception("handler failed topic=%s", msg.topic)
+            finally:
+                if self.durable_session_s:
+                    _client.ack(msg.mid, msg.qos)
+
+        self._add_subscription(topic_filter, dispatch, SubscribeOptions(qos=1))
+
+    def subscribe_inbound(self, topic_filter: str, handler: InboundHandler) -> None:
+        """Like ``subscribe``, with the message's retain flag and request properties."""
+
+        def dispatch(_client: mqtt.Client, _userdata: Any, msg: mqtt.MQTTMessage) -> None:
+            props = getattr(msg, "properties", None)
+            response = getattr(props, "ResponseTopic", None)
+            correlation = getattr(props, "CorrelationData", None)
+            try:
+                handler(Inbound(
+                    msg.topic, bytes(msg.payload), bool(msg.retain),
+                    response if isinstance(response, str) else None,
+                    bytes(correlation) if isinstance(correlation, bytes | bytearray) else None,
+                ))
+            except Exception:
                 log.exception("handler failed topic=%s", msg.topic)
             finally:
                 if self.durable_session_s:
