@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from services.core.contract import MeterState
 from services.shedding.config import LoadConfig, SheddingConfig
 
 
@@ -47,13 +48,13 @@ class Shedder:
 
     # -- inputs -------------------------------------------------------------------------------
 
-    def reading(self, r: dict[str, Any], now: float) -> list[Decision]:
+    def reading(self, r: MeterState, now: float) -> list[Decision]:
         """A teleinfo state: shed on its excess, or restore when well under the limit."""
         self.last_reading = now
         self.stale_reported = False
         self._measure(r)
-        flagged = set(r.get("overload_phases") or ([1] if r.get("overload") else []))
-        if r.get("overload") and not flagged:
+        flagged = set(r.overload_phases or ([1] if r.overload else []))
+        if r.overload and not flagged:
             flagged = set(range(1, len(self.load_va) + 1)) or {1}
         out: list[Decision] = []
         for phase in self._phases():
@@ -79,19 +80,20 @@ class Shedder:
 
     # -- measuring ----------------------------------------------------------------------------
 
-    def _measure(self, r: dict[str, Any]) -> None:
-        per_phase = r.get("apparent_power_phase_va")
-        if "subscribed_power_kva" in r:  # standard: SINSTS(1..3) against PREF
-            loads = per_phase or ([r["apparent_power_va"]] if "apparent_power_va" in r else [])
+    def _measure(self, r: MeterState) -> None:
+        per_phase = r.apparent_power_phase_va
+        if r.subscribed_power_kva is not None:  # standard: SINSTS(1..3) against PREF
+            total_va = r.apparent_power_va
+            loads = per_phase or ((total_va,) if total_va is not None else ())
             if loads and not self.cfg.limit_va:
-                total = r["subscribed_power_kva"] * 1000.0
+                total = r.subscribed_power_kva * 1000.0
                 self.limit_va = [total / len(loads)] * len(loads)
-            self.load_va = [float(v) for v in loads] or self.load_va
-        elif "current_a" in r:  # historique: IINST(1..3) against ISOUSC, in VA
-            volts = r.get("voltage_v") or [self.cfg.voltage_v] * len(r["current_a"])
-            self.load_va = [a * v for a, v in zip(r["current_a"], volts, strict=False)]
-            if "subscribed_current_a" in r and not self.cfg.limit_va:
-                limit = r["subscribed_current_a"] * self.cfg.voltage_v
+            self.load_va = list(loads) or self.load_va
+        elif r.current_a is not None:  # historique: IINST(1..3) against ISOUSC, in VA
+            volts = r.voltage_v or (self.cfg.voltage_v,) * len(r.current_a)
+            self.load_va = [a * v for a, v in zip(r.current_a, volts, strict=False)]
+            if r.subscribed_current_a is not None and not self.cfg.limit_va:
+                limit = r.subscribed_current_a * self.cfg.voltage_v
                 self.limit_va = [limit] * len(self.load_va)
 
     def _phases(self) -> range:

@@ -7,30 +7,32 @@ frame. A timer thread watches for stale data and restores.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
-from services.core.bus import Bus, to_json, utc_now_iso
+from services.core.bus import Bus
+from services.core.config import Settings
+from services.core.contract import EventKind, MeterState, Presence, Rejection, ShedFlag
 from services.core.service import Service
 from services.core.store import load_json, save_json
 from services.shedding.config import SheddingConfig
 from services.shedding.logic import Decision, Shedder
 
 log = logging.getLogger(__name__)
+HEARTBEAT_S = 2.0  # relays take over after 3 missed beats (and at once on the last will)
 
 
-class SheddingService(Service):
+class SheddingService(Service[SheddingConfig]):
     """One meter, its sheddable loads."""
 
     name = "shedding"
 
-    def __init__(self, config: Any, bus: Bus) -> None:
+    def __init__(self, config: Settings[SheddingConfig], bus: Bus) -> None:
         super().__init__(config, bus)
-        self.cfg: SheddingConfig = config.shedding
+        self.cfg = config.section
         self.state_file = self.cfg.state_file or Path(config.general.data_dir) / "shedding.json"
         self.lock = threading.Lock()
         self.shedder = Shedder(self.cfg)
@@ -42,10 +44,11 @@ class SheddingService(Service):
             self.shedder.last_change = time.time()
         self.stop_event = threading.Event()
         self.thread = threading.Thread(target=self._timer, name="shedding", daemon=True)
-        p = bus.topics.prefix
-        self.meter_topic = f"{p}/teleinfo/{self.cfg.meter}"
-        bus.subscribe(f"{self.meter_topic}/state", self._on_state)
-        bus.subscribe(f"{self.meter_topic}/availability", self._on_availability)
+        self._meter_online = self._teleinfo_online = True
+        topics = bus.topics
+        bus.subscribe(topics.state_of("teleinfo", self.cfg.meter), self._on_state)
+        bus.subscribe(topics.availability_of("teleinfo", self.cfg.meter), self._on_availability)
+        bus.subscribe(topics.status_of("teleinfo"), self._on_teleinfo_status)
 
     def start(self) -> None:
         """Publish the current decision for every load, then watch the timers."""
@@ -53,6 +56,11 @@ class SheddingService(Service):
             shed = load.relay in self.shedder.shed
             self._publish_shed(load.relay, shed, "state at start" if shed else "not shed")
         self.thread.start()
+        self.bus.start_heartbeat(HEARTBEAT_S, self.healthy)
+
+    def healthy(self) -> bool:
+        """The timer thread (stale detection, restores) must be running."""
+        return self.thread.is_alive() or self.stop_event.is_set()
 
     def stop(self) -> None:
         """Stop the timer; decisions stay retained (relays keep shed loads shed)."""
@@ -63,12 +71,9 @@ class SheddingService(Service):
     # -- inputs -------------------------------------------------------------------------------
 
     def _on_state(self, _topic: str, payload: bytes) -> None:
-        try:
-            reading = json.loads(payload)
-        except json.JSONDecodeError:
-            log.warning("service=shedding unreadable meter state ignored")
-            return
-        if not isinstance(reading, dict):
+        reading = MeterState.decode(payload)
+        if isinstance(reading, Rejection):
+            self._rejected("meter state", reading)
             return
         now = time.time()
         with self.lock:
@@ -76,13 +81,35 @@ class SheddingService(Service):
             decisions = self.shedder.reading(reading, now)
             state = self.shedder.state(now)
         if was_stale:
-            self.bus.event("fresh", meter=self.cfg.meter)
+            self.bus.event(EventKind.FRESH, meter=self.cfg.meter)
         self._apply(decisions)
-        self.bus.publish_state(f"{self.bus.topics.base}/{self.cfg.meter}/state", state)
+        self.bus.publish_state(self.bus.topics.state(self.cfg.meter), state)
+
+    def _rejected(self, what: str, rejection: Rejection) -> None:
+        log.warning("service=shedding %s ignored: %s", what, rejection.reason)
+        self.bus.event(EventKind.REJECTED, what=what, reason=rejection.reason,
+                       excerpt=rejection.excerpt)
 
     def _on_availability(self, _topic: str, payload: bytes) -> None:
+        presence = Presence.decode(payload)
+        if isinstance(presence, Rejection):
+            self._rejected("meter availability", presence)
+            return
+        self._meter_online = presence.online
+        self._presence_changed()
+
+    def _on_teleinfo_status(self, _topic: str, payload: bytes) -> None:
+        # A dead teleinfo process leaves no fresh frame: its last will says so at once.
+        presence = Presence.decode(payload)
+        if isinstance(presence, Rejection):
+            self._rejected("teleinfo status", presence)
+            return
+        self._teleinfo_online = presence.online
+        self._presence_changed()
+
+    def _presence_changed(self) -> None:
         with self.lock:
-            self.shedder.availability(payload.strip() == b"online")
+            self.shedder.availability(self._meter_online and self._teleinfo_online)
 
     def _timer(self) -> None:
         while not self.stop_event.wait(1.0):
@@ -96,17 +123,18 @@ class SheddingService(Service):
             if report:
                 held = state["shed"]
                 log.warning("service=shedding meter data stale: holding %s", held or "nothing")
-                self.bus.event("stale", meter=self.cfg.meter, held=held,
-                               reason="no valid meter data: shed loads stay shed, "
-                               "nothing is restored")
-                self.bus.publish_state(f"{self.bus.topics.base}/{self.cfg.meter}/state", state)
+                self.bus.event(EventKind.STALE, meter=self.cfg.meter, held=held,
+                               reason="no valid meter data: shed loads stay shed, nothing is "
+                               "restored, and relays put every sheddable load in its safe "
+                               "state after their grace period")
+                self.bus.publish_state(self.bus.topics.state(self.cfg.meter), state)
 
     # -- outputs ------------------------------------------------------------------------------
 
     def _apply(self, decisions: list[Decision]) -> None:
         for d in decisions:
             self._publish_shed(d.relay, d.shed, d.reason)
-            kind = "shed" if d.shed else "restore"
+            kind = EventKind.SHED if d.shed else EventKind.RESTORE
             log.info("service=shedding %s relay=%s %s", kind, d.relay, d.reason)
             self.bus.event(kind, relay=d.relay, phase=d.phase, load_va=d.load_va,
                            limit_va=d.limit_va, reason=d.reason)
@@ -114,10 +142,8 @@ class SheddingService(Service):
             self._persist()
 
     def _publish_shed(self, relay: str, shed: bool, reason: str) -> None:
-        self.bus.publish_retained(
-            f"{self.bus.topics.prefix}/relays/{relay}/shed",
-            to_json({"shed": shed, "reason": reason, "ts": utc_now_iso()}),
-        )
+        self.bus.publish_retained(self.bus.topics.relay_shed(relay),
+                                  ShedFlag(shed, reason).encode())
 
     def _persist(self) -> None:
         with self.lock:
