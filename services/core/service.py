@@ -1,7 +1,9 @@
-"""Service lifecycle: build from config, start, run until SIGTERM/SIGINT, stop cleanly.
+"""Service lifecycle: start, run until SIGTERM/SIGINT, stop cleanly.
 
 Each service owns one Bus (its own connection, status topic and last will), so in
 ``enerbox run all`` one crashed or stopped service still shows as ``offline`` on its own.
+Which services exist and how their settings are built is the composition root's business
+(``services.app``): ``run`` is given a loader and a builder.
 """
 
 from __future__ import annotations
@@ -9,28 +11,34 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+from collections.abc import Callable
 from types import FrameType
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from services.core.bus import Bus
-from services.core.config import ConfigError, load_config
+from services.core.config import ConfigError, GeneralConfig, Settings
 from services.core.logs import setup_logging
-from services.core.registry import SERVICES, load
 
 log = logging.getLogger(__name__)
 
+S = TypeVar("S")
+WATCHDOG_S = 1.0  # how often the runner checks its services' workers
 
-class Service:
-    """Base of every service: ``start`` returns quickly, ``stop`` undoes it."""
+
+class Service(Generic[S]):
+    """Base of every service: ``start`` returns quickly, ``stop`` undoes it.
+
+    ``S`` is the type of the service's own section (``config.section``).
+    """
 
     name: ClassVar[str]
 
     @classmethod
-    def session_expiry_s(cls, config: Any) -> int | None:
+    def session_expiry_s(cls, config: Settings[S]) -> int | None:
         """A durable MQTT session for this service (None: a clean one each time)."""
         return None
 
-    def __init__(self, config: Any, bus: Bus) -> None:
+    def __init__(self, config: Settings[S], bus: Bus) -> None:
         self.config = config
         self.bus = bus
 
@@ -40,20 +48,34 @@ class Service:
     def stop(self) -> None:
         """Stop worker threads and leave devices in their safe state."""
 
-
-def build(name: str, config: Any) -> Service:
-    """Instantiate a registered service with its own bus."""
-    entry = SERVICES.get(name)
-    if entry is None:
-        raise KeyError(f"unknown service {name!r} (known: {', '.join(sorted(SERVICES))})")
-    cls = load(entry.service)
-    bus = Bus(config.mqtt, name, durable_session_s=cls.session_expiry_s(config))
-    service: Service = cls(config, bus)
-    return service
+    def healthy(self) -> bool:
+        """False once a worker the service cannot do without has died: the runner then
+        stops the process with a non-zero code (systemd/compose restart it) rather than
+        leaving it ``online`` and deaf."""
+        return True
 
 
-def run(names: list[str], config_file: str | None = None) -> int:
-    """Run services until SIGTERM/SIGINT; returns the process exit code."""
+class RootConfig(Protocol):
+    """What ``run`` needs of the whole configuration: the log level."""
+
+    @property
+    def general(self) -> GeneralConfig:
+        """The shared settings."""
+        ...
+
+
+R = TypeVar("R", bound=RootConfig)
+
+
+def run(
+    names: list[str], config_file: str | None = None, *,
+    load_config: Callable[[str | None], R], build: Callable[[str, R], Service[Any]],
+) -> int:
+    """Run services until SIGTERM/SIGINT; returns the process exit code.
+
+    ``load_config`` reads the whole configuration (ConfigError when it cannot be used);
+    ``build`` makes one service, with its own bus, from it.
+    """
     try:
         config = load_config(config_file)
     except ConfigError as exc:
@@ -74,12 +96,18 @@ def run(names: list[str], config_file: str | None = None) -> int:
         service.bus.start()
         service.start()
     log.info("running: %s", ", ".join(names))
-    while not stop.wait(3600):
-        pass
+    code = 0
+    while not stop.wait(WATCHDOG_S):
+        dead = [s.name for s in services if not s.healthy()]
+        if dead:
+            log.critical("service(s) %s lost a worker thread: exiting so they restart",
+                         ", ".join(dead))
+            code = 1
+            break
     for service in reversed(services):
         try:
             service.stop()
         finally:
             service.bus.stop()
     log.info("stopped: %s", ", ".join(names))
-    return 0
+    return code
