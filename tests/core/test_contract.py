@@ -70,7 +70,8 @@ def test_no_bytes_raise(payload: bytes) -> None:
 
 @settings(max_examples=200)
 @given(st.recursive(
-    st.none() | st.booleans() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=10),
+    st.none() | st.booleans() | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=10),
     lambda children: st.lists(children, max_size=3)
     | st.dictionaries(st.text(max_size=5), children, max_size=3),
     max_leaves=30,
