@@ -8,7 +8,6 @@ queue: a client that does not keep up is dropped, never slowing the others.
 from __future__ import annotations
 
 import asyncio
-import json
 import threading
 import time
 from collections import deque
@@ -16,6 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from services.core.bus import Bus
+from services.core.contract import DeviceState, Event, Presence, Rejection, TopicKind, Topics
+from services.core.contract.topics import Topic
 
 CLIENT_QUEUE = 256
 EVENTS_KEPT = 200
@@ -48,23 +49,28 @@ class Live:
 
     def attach(self, bus: Bus) -> None:
         """Subscribe to everything the API shows."""
-        p = bus.topics.prefix
-        bus.subscribe(f"{p}/+/+/state", self._state)
-        bus.subscribe(f"{p}/+/+/availability", self._availability)
-        bus.subscribe(f"{p}/+/status", self._status)
-        bus.subscribe(f"{p}/+/events", self._event)
-        self.levels = p.count("/") + 1
+        topics = self.topics = bus.topics
+        bus.subscribe(topics.any_device(TopicKind.STATE), self._state)
+        bus.subscribe(topics.any_device(TopicKind.AVAILABILITY), self._availability)
+        bus.subscribe(topics.any_service(TopicKind.STATUS), self._status)
+        bus.subscribe(topics.any_service(TopicKind.EVENTS), self._event)
 
     # -- MQTT side (paho thread) --------------------------------------------------------------
 
-    def _parts(self, topic: str) -> list[str]:
-        return topic.split("/")[self.levels:]
+    topics: Topics | None = None
+
+    def _parse(self, topic: str) -> Topic | None:
+        return None if self.topics is None else self.topics.parse(topic)
 
     def _state(self, topic: str, payload: bytes) -> None:
-        service, device, _ = self._parts(topic)
-        data = _json(payload)
-        if data is None:
-            return
+        parsed = self._parse(topic)
+        decoded = DeviceState.decode(payload)
+        if parsed is None or parsed.device is None or isinstance(decoded, Rejection):
+            return  # a cleared (empty) retained state, or one no consumer could trust
+        service, device = parsed.service, parsed.device
+        data = dict(decoded.fields)
+        if decoded.ts is not None:
+            data["ts"] = decoded.ts.isoformat(timespec="milliseconds").replace("+00:00", "Z")
         with self.lock:
             if service == "relays":
                 self.relays[device] = data
@@ -79,25 +85,35 @@ class Live:
         self.publish(message)
 
     def _availability(self, topic: str, payload: bytes) -> None:
-        service, device, _ = self._parts(topic)
-        value = payload.decode("utf-8", "replace").strip() or None
+        parsed = self._parse(topic)
+        presence = Presence.decode(payload)
+        if parsed is None or parsed.device is None or isinstance(presence, Rejection):
+            return
+        service, device = parsed.service, parsed.device
+        value = None if not payload.strip() else "online" if presence.online else "offline"
         with self.lock:
             self.devices.setdefault((service, device), Device(service, device)).availability = value
         self.publish({"type": "availability", "service": service, "device": device,
                       "availability": value})
 
     def _status(self, topic: str, payload: bytes) -> None:
-        service = self._parts(topic)[0]
-        value = payload.decode("utf-8", "replace").strip()
+        parsed = self._parse(topic)
+        presence = Presence.decode(payload)
+        if parsed is None or isinstance(presence, Rejection):
+            return
+        service = parsed.service
+        value = "online" if presence.online else "offline"
         with self.lock:
             self.services[service] = value
         self.publish({"type": "status", "service": service, "status": value})
 
     def _event(self, topic: str, payload: bytes) -> None:
-        data = _json(payload)
-        if data is None:
+        parsed = self._parse(topic)
+        event = Event.decode(payload)
+        if parsed is None or isinstance(event, Rejection):
             return
-        data = {"service": self._parts(topic)[0], **data}
+        data = {"service": parsed.service, **event.data, "type": event.kind.value,
+                "ts": event.ts}
         with self.lock:
             self.events.append(data)
         self.publish({"type": "event", "event": data})
@@ -152,14 +168,6 @@ class Live:
         """The last events, oldest first."""
         with self.lock:
             return list(self.events)[-limit:]
-
-
-def _json(payload: bytes) -> dict[str, Any] | None:
-    try:
-        data = json.loads(payload)
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return None
-    return data if isinstance(data, dict) else None
 
 
 def _drain(queue: asyncio.Queue[Any]) -> None:

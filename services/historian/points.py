@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 # Identity and enumeration numbers are not measurements: kept out of the time series.
@@ -41,17 +40,6 @@ def _number(value: float) -> str:
     # Every field is written as a float, so a field never changes type between points
     # (InfluxDB rejects an int after a float for the same field).
     return repr(float(value))
-
-
-def parse_ts(state: dict[str, Any]) -> float | None:
-    """Epoch seconds of a state's ``ts`` (ISO 8601 UTC), None when absent or unreadable."""
-    ts = state.get("ts")
-    if not isinstance(ts, str):
-        return None
-    try:
-        return datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
 
 
 def _numeric(value: Any) -> float | None:
