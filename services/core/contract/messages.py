@@ -289,7 +289,9 @@ class EventKind(StrEnum):
     DISK_BUDGET_EXCEEDED = "disk_budget_exceeded"
     SINK_DOWN = "sink_down"
     SINK_UP = "sink_up"
+    SINK_BAD_DATA = "sink_bad_data"
     WORKER_DIED = "worker_died"
+    HANDLER_FAILED = "handler_failed"  # a bug met while handling one message or pass: survived
     BROKER_REFUSED = "broker_refused"
 
 
