@@ -198,3 +198,10 @@ def test_topics_build_and_parse() -> None:
         t.relay_set("a/b")
     with pytest.raises(ValueError, match="not a slug"):
         t.state_of("tele info", "linky")
+
+
+def test_every_topic_kind_is_documented() -> None:
+    from services.core.contract.table import ROWS, topic_table
+
+    assert {row.kind for row in ROWS} == set(TopicKind)
+    assert "relays/<relay>/set" in topic_table()
