@@ -14,6 +14,10 @@ from dataclasses import dataclass
 
 BLOCK_START = b"\r\n"
 CHECKSUM_LABEL = b"Checksum\t"
+# Where a reading starts inside a failed span: a block whose end was lost on the line runs
+# into the next one, which is found again from its PID field (devices with no PID, the old
+# BMV-60x, only lose that next block, they never mix).
+HEAD = b"\r\nPID\t"
 _TRAILER = len(b"\r\nChecksum\t") + 1  # bytes after the last field
 # The whitepaper says 18 fields of at most 9 + 33 bytes; real devices send more fields.
 # Anything without a Checksum label within 1 kB is noise or a lost block end.
@@ -60,6 +64,11 @@ def strip_hex(block: bytes) -> tuple[bytes, int]:
     return b"".join(parts) + last, count
 
 
+def _checked(block: bytes) -> Fields | None:
+    """Fields of a HEX-free block when its checksum and its shape are right, else None."""
+    return parse_fields(block) if _byte_sum_ok(block) else None
+
+
 _PRINTABLE = bytes(range(0x20, 0x7F)) + b"\t\r\n"
 
 
@@ -98,8 +107,12 @@ class Decoder:
     A device's reading may span several blocks (BMV main + history, SmartSolar's two
     halves). Blocks are merged until a block carrying ``PID`` or ``V`` starts the next
     reading. Once a full cycle has been seen, a reading is emitted as soon as its last block
-    arrives. A block that fails its checksum throws away the reading being assembled: no
-    reading ever mixes blocks around a corrupted one.
+    arrives. A block that fails its checksum (or is cut off, by silence or by the end of
+    the stream) ends the reading being assembled: its valid blocks go out without the bad
+    one, and nothing after it joins them, so no reading mixes blocks around a bad one and a
+    valid block is never lost for its neighbour's fault. A block that starts no reading
+    and follows no valid start (the history block of a bad main block) is dropped: it
+    names no device.
     """
 
     def __init__(self) -> None:
@@ -114,7 +127,7 @@ class Decoder:
         """Consume bytes (``now``: a monotonic time, to reset after silence)."""
         if now is not None:
             if self._last_feed is not None and now - self._last_feed > SILENCE_RESET_S:
-                self.silence()
+                yield from self.silence()
             self._last_feed = now
         buf = self._buf
         buf += data
@@ -136,7 +149,7 @@ class Decoder:
                     stats.blocks_invalid += 1
                     self._count_gap(buf, pos, start + 2)
                     pos = start + 2
-                    self._drop_record()
+                    yield from self._flush()
                     continue
                 self._count_gap(buf, pos, start)
                 pos = start
@@ -146,23 +159,37 @@ class Decoder:
             pos = end
             if end - start > MAX_BLOCK_LEN:
                 stats.blocks_invalid += 1
-                self._drop_record()
+                yield from self._flush()
                 continue
-            yield from self._block(bytes(buf[start:end]))
+            valid, readings = self._block(bytes(buf[start:end]))
+            yield from readings
+            if not valid and buf[end - 1] == 0x0D:
+                # A block that lost its checksum byte on the line takes the CR of the next
+                # block's CR LF for one: give it back, so that block is found.
+                pos = end - 1
         del buf[:pos]
 
-    def _block(self, block: bytes) -> list[Fields]:
+    def _block(self, block: bytes) -> tuple[bool, list[Fields]]:
         """Check one block (from its CR LF through the checksum byte); merge it if valid."""
         if b":" in block[:-1]:
             block, hexes = strip_hex(block)
             self.stats.hex_messages += hexes
-        fields = parse_fields(block) if _byte_sum_ok(block) else None
-        if fields is None:
-            self.stats.blocks_invalid += 1
-            self._drop_record()  # no reading may mix blocks around a corrupted one
-            return []
-        self.stats.blocks_valid += 1
-        return self._add(fields)
+        fields = _checked(block)
+        if fields is not None:
+            self.stats.blocks_valid += 1
+            return True, self._add(fields)
+        self.stats.blocks_invalid += 1
+        out = self._flush()  # what came before goes out alone; nothing after joins it
+        # A block whose end was lost ran into the next one: that block is valid on its own.
+        head = block.find(HEAD, 2)
+        while head >= 0:
+            fields = _checked(block[head:])
+            if fields is not None:
+                self.stats.blocks_valid += 1
+                out += self._add(fields)
+                break
+            head = block.find(HEAD, head + 2)
+        return False, out
 
     def _count_gap(self, buf: bytearray, start: int, end: int) -> None:
         """Bytes between blocks: count HEX messages there, the rest is skipped noise."""
@@ -200,6 +227,11 @@ class Decoder:
             out.append(self._emit())
         return out
 
+    def _flush(self) -> list[Fields]:
+        """The reading being assembled ends here (the next block is bad or cut off): its
+        valid blocks go out as they are. The cycle stays: the device did not change."""
+        return [self._emit()] if self._record else []
+
     def _emit(self) -> Fields:
         record = self._record
         self._drop_record()
@@ -210,21 +242,23 @@ class Decoder:
         self._record = {}
         self._record_labels = set()
 
-    def silence(self) -> None:
-        """The line went quiet: a partial block will never complete.
+    def silence(self) -> list[Fields]:
+        """The line went quiet: a partial block will never complete; returns the readings
+        that this ends.
 
         Devices pause about a second between blocks, so a quiet line with an empty buffer is
-        normal and the reading being assembled stays; only a cut block drops it.
+        normal and the reading being assembled stays; a cut block ends it (its valid blocks
+        go out without the cut one).
         """
+        out = []
         if self._buf.strip():
             self.stats.resets += 1
-            self._drop_record()
+            out = self._flush()
         self.stats.bytes_skipped += len(self._buf)
         self._buf.clear()
+        return out
 
     def finish(self) -> Iterator[Fields]:
-        """End of a stream (a file): the reading in progress, when it is a whole cycle."""
-        self.silence()  # a block cut by the end of the stream drops the reading it was in
-        if self._record and self._cycle is None:
-            yield self._emit()  # one reading in the whole stream: nothing to compare with
-        self._drop_record()
+        """End of a stream (a file): the reading in progress, as far as it got."""
+        yield from self.silence()
+        yield from self._flush()
