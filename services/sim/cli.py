@@ -28,6 +28,8 @@ log = logging.getLogger(__name__)
 Handler = Callable[[argparse.Namespace], int]
 VeDirectSim = BatteryMonitorSim | SolarChargerSim
 _STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+# The worker's way to wake the main thread when it ends on its own (it never should).
+_WORKER_ENDED = signal.SIGUSR1
 
 
 def add_tic_parser(subparsers: argparse._SubParsersAction[Any]) -> argparse.ArgumentParser:
@@ -138,12 +140,7 @@ def run_tic(args: argparse.Namespace) -> int:
                               profile=profile)
             source = _frames(sim, args.speed)
         print(f"TIC simulator: {what} on {args.link.absolute()} -> {port.slave_name}", flush=True)
-        worker = threading.Thread(target=_pump, args=(source, port, stop), name="tic-sim")
-        with _stop_signals_blocked():
-            worker.start()
-            signalled = _wait_for_stop(worker)
-            stop.set()
-            worker.join()
+        signalled = _serve(source, port, stop, "TIC simulator")
     log.info("TIC simulator stopped")
     return 0 if signalled else 1
 
@@ -164,12 +161,7 @@ def run_vedirect(args: argparse.Namespace) -> int:
             source = _readings(sim, args.speed, stop)
         print(f"VE.Direct simulator: {what} on {args.link.absolute()} -> {port.slave_name}",
               flush=True)
-        worker = threading.Thread(target=_pump, args=(source, port, stop), name="vedirect-sim")
-        with _stop_signals_blocked():
-            worker.start()
-            signalled = _wait_for_stop(worker, "VE.Direct simulator")
-            stop.set()
-            worker.join()
+        signalled = _serve(source, port, stop, "VE.Direct simulator")
     log.info("VE.Direct simulator stopped")
     return 0 if signalled else 1
 
@@ -205,35 +197,60 @@ def _frames(sim: TicMeterSim, speed: float) -> Iterator[bytes]:
         yield sim.frame_at((time.monotonic() - start) * speed, datetime.now(PARIS))
 
 
-def _pump(source: Iterator[bytes], port: PtyPort, stop: threading.Event) -> None:
-    """Write the source to the port until ``stop`` is set."""
-    for data in source:
-        if stop.is_set():
-            return
-        port.write_paced(data, stop)
+def _pump(source: Iterator[bytes], port: PtyPort, stop: threading.Event, main: int) -> None:
+    """Write the source to the port until ``stop`` is set; wake ``main`` when done."""
+    try:
+        for data in source:
+            if stop.is_set():
+                return
+            port.write_paced(data, stop)
+    finally:
+        signal.pthread_kill(main, _WORKER_ENDED)
+
+
+def _serve(source: Iterator[bytes], port: PtyPort, stop: threading.Event, what: str) -> bool:
+    """Pump ``source`` from a thread until SIGINT/SIGTERM (True) or the thread dies (False)."""
+    worker = threading.Thread(target=_pump, args=(source, port, stop, threading.get_ident()),
+                              name=what, daemon=True)
+    with _signals_blocked():
+        worker.start()
+        try:
+            return _wait_for_stop(worker, what)
+        finally:  # whatever happens here, the worker must not outlive us
+            stop.set()
+            worker.join()
 
 
 @contextlib.contextmanager
-def _stop_signals_blocked() -> Iterator[None]:
-    """Block SIGINT/SIGTERM (the worker thread inherits it) so only ``sigtimedwait`` sees them."""
+def _signals_blocked() -> Iterator[None]:
+    """Block the stop signals (the worker thread inherits it) so only ``sigwait`` sees them."""
     # Waiting for signals synchronously avoids running a handler at an arbitrary point of the
     # main thread (e.g. inside Event.wait, which would deadlock on the Event's own lock).
-    old = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+    # The worker's wake-up may still be pending when the mask is restored: a no-op handler
+    # takes it (its default action would kill the process; SIG_IGN would discard it unseen).
+    old_handler = signal.signal(_WORKER_ENDED, lambda _signo, _frame: None)
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {*_STOP_SIGNALS, _WORKER_ENDED})
     try:
         yield
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, old)
+        signal.signal(_WORKER_ENDED, old_handler)
 
 
-def _wait_for_stop(worker: threading.Thread, what: str = "TIC simulator") -> bool:
+def _wait_for_stop(worker: threading.Thread, what: str) -> bool:
     """True on SIGINT/SIGTERM; False when the worker died first (its traceback is printed)."""
-    while worker.is_alive():
-        info = signal.sigtimedwait(_STOP_SIGNALS, 0.5)
-        if info is not None:
-            log.info("signal %s: stopping", signal.Signals(info.si_signo).name)
+    # sigwait, not sigtimedwait: CPython's sigtimedwait returns garbage siginfo when a
+    # SIGSTOP outlasts its timeout (EINTR past the deadline), which crashed `kill -STOP`.
+    while True:
+        signo = signal.sigwait({*_STOP_SIGNALS, _WORKER_ENDED})
+        if signo in _STOP_SIGNALS:
+            log.info("signal %s: stopping", signal.Signals(signo).name)
             return True
-    log.error("%s worker stopped unexpectedly", what)
-    return False
+        if signo == _WORKER_ENDED:
+            worker.join(timeout=1.0)  # it sends this on its way out
+            if not worker.is_alive():  # (and not someone's stray SIGUSR1)
+                log.error("%s worker stopped unexpectedly", what)
+                return False
 
 
 def _ve_serial(text: str) -> str:
