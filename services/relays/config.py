@@ -8,10 +8,8 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from services.core.config import Section
-from services.core.topics import slug
-
-ORDERS = ("confort", "eco", "hors-gel", "arret", "confort-1", "confort-2")
-Order = Literal["confort", "eco", "hors-gel", "arret", "confort-1", "confort-2"]
+from services.core.contract.orders import ORDERS
+from services.core.contract.topics import slug
 
 
 def _check_slug(value: str) -> str:
@@ -111,6 +109,19 @@ class RelaysConfig(Section):
     reassert_interval_s: float = Field(
         10.0, gt=0, description="Outputs are read back and re-written this often, so an I2C "
         "expander that reset (all radiators back to Confort) is caught.",
+    )
+    shedding_grace_s: float = Field(
+        5.0, ge=0, le=3600, description="Fail-safe: once a relay has received a shed flag it "
+        "is under shedding; when the shedding service is gone (its status offline, its "
+        "heartbeat older than 3 intervals, or its state says stale: its meter went silent) "
+        "for this long, every relay under shedding goes to its safe state, whatever its mode "
+        "(state source 'failsafe'), until shedding is back and fresh. At start, with no news "
+        "of shedding yet, the grace period runs from the start.",
+    )
+    state_expiry_s: int = Field(
+        30, ge=3, le=3600, description="MQTT message expiry of each relay's retained state; "
+        "the state is re-published every third of it (at most every 10 s), so after a crash "
+        "of the relays service its state (and its readback_ok) is gone within this time.",
     )
 
     @model_validator(mode="after")

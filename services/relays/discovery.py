@@ -5,18 +5,18 @@ from __future__ import annotations
 
 from typing import Any
 
+from services.core.contract import ORDERS, Topics, slug
 from services.core.discovery import device_config
-from services.core.topics import Topics, slug
-from services.relays.config import ORDERS, RelayConfig
+from services.relays.config import RelayConfig
 
 
 def relay_discovery(
     topics: Topics, cfg: RelayConfig, discovery_prefix: str
 ) -> tuple[str, dict[str, Any]]:
     """(topic, payload) of the relay's device discovery message."""
-    base = f"{topics.base}/{cfg.id}"
+    state = topics.relay_state(cfg.id)
     uid = slug(f"{topics.prefix}_relays_{cfg.id}").replace("-", "_")
-    common = {"state_topic": f"{base}/state", "command_topic": f"{base}/set"}
+    common = {"state_topic": state, "command_topic": topics.relay_set(cfg.id)}
     comps: dict[str, dict[str, Any]] = {}
     if cfg.kind == "switch":
         comps[f"{uid}_switch"] = {
@@ -37,18 +37,18 @@ def relay_discovery(
     }
     comps[f"{uid}_shed"] = {
         "platform": "binary_sensor", "unique_id": f"{uid}_shed", "name": "Shed",
-        "state_topic": f"{base}/state", "device_class": "problem",
+        "state_topic": state, "device_class": "problem",
         "value_template": "{{ 'ON' if value_json.shed else 'OFF' }}",
     }
     comps[f"{uid}_readback"] = {
         "platform": "binary_sensor", "unique_id": f"{uid}_readback", "name": "Output fault",
-        "state_topic": f"{base}/state", "device_class": "problem",
+        "state_topic": state, "device_class": "problem",
         "entity_category": "diagnostic",
         "value_template": "{{ 'OFF' if value_json.readback_ok else 'ON' }}",
     }
     comps[f"{uid}_on_time"] = {
         "platform": "sensor", "unique_id": f"{uid}_on_time", "name": "On time today",
-        "state_topic": f"{base}/state", "device_class": "duration", "unit_of_measurement": "s",
+        "state_topic": state, "device_class": "duration", "unit_of_measurement": "s",
         "state_class": "total_increasing", "value_template": "{{ value_json.on_time_today_s }}",
     }
     topic, payload = device_config(

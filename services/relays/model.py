@@ -1,6 +1,8 @@
-"""What a relay should be doing, and why: precedence shed > forced (user) > auto > default.
+"""What a relay should be doing, and why.
 
-Pure: no I/O, time passed in. ``RelayState`` is what is persisted across restarts.
+Precedence: fail-safe (shedding gone) > shed (from shedding) > forced (user) > auto (a live
+wish of the automation) > default. Pure: no I/O, time passed in. ``RelayState`` is what is
+persisted across restarts.
 """
 
 from __future__ import annotations
@@ -8,27 +10,34 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-from services.relays.commands import Command
+from services.core.contract import RelayCommand
+from services.core.contract.orders import OFF_VALUES, Order, is_on
 from services.relays.config import RelayConfig
 
-OFF_VALUES = frozenset({"off", "arret", "hors-gel"})  # not drawing its rated power
+__all__ = ["OFF_VALUES", "RelayState", "apply_command", "desired", "expire",
+           "hold_for_min_time", "is_on", "wish_value"]
 
-
-def is_on(value: str) -> bool:
-    """True when the value makes the load draw power (on, or a heating order)."""
-    return value not in OFF_VALUES
+# The ``source`` of a relay's state: which rule decided its output.
+FAILSAFE = "failsafe"  # shedding is gone: a load it could shed is held in its safe state
+SHED = "shed"
+USER = "user"
+AUTO = "auto"
+DEFAULT = "default"
+SAFE_SOURCES = frozenset({FAILSAFE, SHED})  # exempt from min on/off times
 
 
 @dataclass
 class RelayState:
-    """The persisted part of a relay: user orders, shed flag, automation's wish, counters."""
+    """The persisted part of a relay: user orders, shed flag, counters."""
 
     mode: str = "auto"  # on / off / auto
     order: str | None = None  # fil pilote order of a forced 'on'
     until: float | None = None  # end of the forced mode, epoch seconds
     shed: bool = False
     shed_reason: str | None = None
-    auto: str | None = None  # what the automation asks in auto mode; None: the default
+    # Set by the first shed flag received: shedding manages this load, so the load goes to
+    # its safe state when shedding is gone (fail-safe).
+    under_shedding: bool = False
     on_time_today_s: float = 0.0
     day: str = ""  # local date on_time_today_s belongs to
 
@@ -42,33 +51,72 @@ class RelayState:
         state = cls()
         if isinstance(data, dict):
             for f in fields(cls):
-                if f.name in data:
-                    setattr(state, f.name, data[f.name])
+                value = data.get(f.name)
+                if f.name in data and _fits(f.name, value):
+                    setattr(state, f.name, value)
         if state.mode not in ("on", "off", "auto"):
             state.mode = "auto"
-        state.shed = bool(state.shed)
         return state
 
 
-def desired(cfg: RelayConfig, state: RelayState) -> tuple[str, str]:
-    """(value, source): the output the relay should have now, and which rule decided."""
+_NUMBER = (int, float)
+_TYPES: dict[str, tuple[type, ...]] = {
+    "mode": (str,), "order": (str, type(None)), "until": (*_NUMBER, type(None)),
+    "shed": (bool,), "shed_reason": (str, type(None)), "under_shedding": (bool,),
+    "on_time_today_s": _NUMBER, "day": (str,),
+}
+
+
+def _fits(name: str, value: object) -> bool:
+    """A state file value of the right type (a bool is no number here)."""
+    if isinstance(value, bool) and bool not in _TYPES[name]:
+        return False
+    return isinstance(value, _TYPES[name])
+
+
+def wish_value(cfg: RelayConfig, value: str) -> str | None:
+    """What an auto wish means for this relay (None: it does not suit it). A zone told on
+    or off takes confort or arret; a switch takes no order."""
+    if cfg.kind == "switch":
+        return value if value in ("on", "off") else None
+    if value == "on":
+        return Order.CONFORT.value
+    if value == "off":
+        return Order.ARRET.value
+    return value
+
+
+def desired(
+    cfg: RelayConfig, state: RelayState, wish: str | None = None, failsafe: bool = False
+) -> tuple[str, str]:
+    """(value, source): the output the relay should have now, and which rule decided.
+
+    ``wish``: the automation's live wish (already checked fresh), ``failsafe``: shedding is
+    gone and this relay is under shedding.
+    """
+    if failsafe and state.under_shedding:
+        return cfg.safe_state, FAILSAFE
     if state.shed:
-        return cfg.safe_state, "shed"
-    if state.mode == "on":
-        if cfg.kind == "switch":
-            return "on", "user"
-        return state.order or (cfg.default if is_on(cfg.default) else "confort"), "user"
+        return cfg.safe_state, SHED
+    if state.mode != "auto":
+        return _forced(cfg, state), USER
+    if wish is not None:
+        return wish, AUTO
+    return cfg.default, DEFAULT
+
+
+def _forced(cfg: RelayConfig, state: RelayState) -> str:
     if state.mode == "off":
-        return ("off" if cfg.kind == "switch" else "arret"), "user"
-    if state.auto is not None:
-        return state.auto, "auto"
-    return cfg.default, "default"
+        return "off" if cfg.kind == "switch" else Order.ARRET.value
+    if cfg.kind == "switch":
+        return "on"
+    return state.order or (cfg.default if is_on(cfg.default) else Order.CONFORT.value)
 
 
-def apply_command(state: RelayState, command: Command, now: float) -> None:
+def apply_command(state: RelayState, command: RelayCommand, now: float) -> None:
     """Record a user command (kept while shed: it takes effect on restore)."""
     state.mode = command.mode
-    state.order = command.order if command.mode == "on" else None
+    state.order = command.order.value if command.order and command.mode == "on" else None
     state.until = now + command.for_s if command.for_s is not None else None
 
 
@@ -83,8 +131,8 @@ def expire(state: RelayState, now: float) -> bool:
 def hold_for_min_time(
     cfg: RelayConfig, current: str | None, wanted: str, source: str, since_change_s: float
 ) -> bool:
-    """True when min on/off time says: not yet (shedding is exempt)."""
-    if current is None or source == "shed" or is_on(current) == is_on(wanted):
+    """True when min on/off time says: not yet (shed and fail-safe are exempt)."""
+    if current is None or source in SAFE_SOURCES or is_on(current) == is_on(wanted):
         return False
     limit = cfg.min_on_s if is_on(current) else cfg.min_off_s
     return since_change_s < limit

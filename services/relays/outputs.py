@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from services.core.contract.orders import Order
 from services.relays.config import RelayConfig
 from services.relays.drivers.base import OutputBoard
-from services.relays.drivers.fil_pilote import FilPiloteZone, Order
+from services.relays.drivers.fil_pilote import FilPiloteZone
 from services.relays.drivers.switch import SwitchOutput
 
 
@@ -27,6 +28,20 @@ class RelayOutput:
     def written(self) -> str | None:
         """The last value written (None before the first write)."""
         return self._written
+
+    def levels(self, value: str) -> dict[int, bool]:
+        """The pin levels that encode ``value`` (no I/O): what boards are preset with."""
+        if self._switch is not None:
+            return self._switch.levels(value == "on")
+        assert self._zone is not None
+        return self._zone.levels(Order(value))
+
+    def assume(self, value: str, now: float) -> None:
+        """Take ``value`` as written without writing it: the board came up holding it (its
+        preset levels), so writing it again would only be one more write on the wire."""
+        self._written = value
+        if self._zone is not None:
+            self._zone.assume(Order(value), now)
 
     def write(self, value: str, now: float) -> None:
         """Drive the outputs; raises BoardError."""

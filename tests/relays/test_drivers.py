@@ -11,10 +11,11 @@ from pathlib import Path
 import pytest
 from gpiozero.pins.mock import MockFactory  # type: ignore[import-untyped, unused-ignore]
 
+from services.core.contract.orders import Order
 from services.relays.drivers import BOARD_DRIVERS, make_board
 from services.relays.drivers.base import BoardError
 from services.relays.drivers.fake_smbus import FakeSMBus, open_bus
-from services.relays.drivers.fil_pilote import PATTERNS, FilPiloteZone, Order
+from services.relays.drivers.fil_pilote import PATTERNS, FilPiloteZone
 from services.relays.drivers.gpio import GpioBoard
 from services.relays.drivers.mcp23017 import IODIRA, IODIRB, OLATA, OLATB, Mcp23017Board
 from services.relays.drivers.pcf8574 import Pcf8574Board
@@ -24,18 +25,9 @@ MCP, PCF = 0x20, 0x38
 ROOT = Path(__file__).resolve().parents[2]
 
 
-class RecordingBus(FakeSMBus):
-    """A FakeSMBus that remembers the register writes, in order."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.writes: list[tuple[int, int]] = []
-
-    def write_byte_data(
-        self, i2c_addr: int, register: int, value: int, force: bool | None = None
-    ) -> None:
-        self.writes.append((register, value))
-        super().write_byte_data(i2c_addr, register, value, force)
+def registers(bus: FakeSMBus) -> list[tuple[int | None, int]]:
+    """(register, value) of every write the bus saw, in order."""
+    return [(w.register, w.value) for w in bus.writes]
 
 
 @pytest.fixture
@@ -114,7 +106,7 @@ def test_pcf8574_reset_is_detected_and_fixed() -> None:
 
 
 def test_mcp23017_configure_writes_latch_before_direction() -> None:
-    bus = RecordingBus()
+    bus = FakeSMBus()
     bus.add_mcp23017(MCP)
     board = Mcp23017Board("remora", bus, MCP)
     board.set(1, True)
@@ -122,7 +114,7 @@ def test_mcp23017_configure_writes_latch_before_direction() -> None:
     bus.power_cycle(MCP)
     bus.writes.clear()
     board.configure()
-    assert bus.writes == [(OLATA, 0x02), (OLATB, 0x02), (IODIRA, 0x00), (IODIRB, 0x00)]
+    assert registers(bus) == [(OLATA, 0x02), (OLATB, 0x02), (IODIRA, 0x00), (IODIRB, 0x00)]
 
 
 def test_mcp23017_ports_and_latch_read_back() -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Protocol
 
@@ -16,14 +16,23 @@ class OutputBoard(Protocol):
 
     name: str
 
+    def preset(self, levels: Mapping[int, bool]) -> None:
+        """The levels outputs must come up at (their safe states), given before ``configure``:
+        no I/O, so the first write a board ever makes already holds them."""
+
     def set(self, channel: int, on: bool) -> None:
         """Drive one output; raises BoardError."""
+
+    def set_many(self, levels: Mapping[int, bool]) -> None:
+        """Drive several outputs at once: each port they share is written once, so no
+        in-between combination is ever on the wire; raises BoardError."""
 
     def get(self, channel: int) -> bool:
         """Read one output back from the hardware (pin or latch), never from a cache."""
 
     def configure(self) -> None:
-        """Apply direction and the intended levels (at start, and after a detected reset)."""
+        """Read what the hardware holds, then write direction and intended levels only where
+        they differ (at start, and after a detected reset)."""
 
     def looks_reset(self) -> bool:
         """True when the hardware lost its configuration (e.g. an expander that lost power)."""

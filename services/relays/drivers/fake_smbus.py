@@ -1,7 +1,8 @@
 """A fake smbus2.SMBus holding PCF8574 and MCP23017 chips, optionally shared through a file.
 
 With a state file every call takes a lock file, re-reads the chips and saves them after a
-change, so a test (or another process) can watch the board and power-cycle it.
+change, so a test (or another process) can watch the board and power-cycle it. Every write an
+instance makes is recorded in ``writes``, so a test can check what was ever on the wire.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import json
 import os
 import tempfile
 import threading
+from collections import deque
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -37,6 +39,15 @@ def power_up(kind: str) -> list[int]:
     raise ValueError(f"unknown chip kind {kind!r} (expected {PCF8574!r} or {MCP23017!r})")
 
 
+@dataclass(frozen=True)
+class Write:
+    """One write as it reached a chip: a PCF8574 byte has no register (None)."""
+
+    address: int
+    register: int | None
+    value: int
+
+
 @dataclass
 class _Chip:
     kind: str
@@ -53,6 +64,7 @@ class FakeSMBus:
         self._closed = False
         self._dirty = False
         self._lock = threading.Lock()
+        self.writes: deque[Write] = deque(maxlen=100_000)
         with self._shared():
             pass
 
@@ -98,6 +110,7 @@ class FakeSMBus:
         """Send one byte: a PCF8574's pins."""
         with self._shared():
             self._pcf(i2c_addr).regs[0] = value & 0xFF
+            self.writes.append(Write(i2c_addr, None, value & 0xFF))
             self._dirty = True
 
     def read_byte_data(self, i2c_addr: int, register: int, force: bool | None = None) -> int:
@@ -121,6 +134,7 @@ class FakeSMBus:
         with self._shared():
             chip = self._chip(i2c_addr)
             self._dirty = True
+            self.writes.append(Write(i2c_addr, register, value & 0xFF))
             if chip.kind == PCF8574:
                 self._pcf_register_quirk(chip, register)
                 chip.regs[0] = value & 0xFF

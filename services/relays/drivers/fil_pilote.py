@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
-
+from services.core.contract.orders import Order
 from services.relays.drivers.base import OutputBoard
 
 # GIFAM 6-order radiators: Confort-1/-2 are full-wave pulses of ~3 s / ~7 s every 5 minutes.
@@ -12,19 +11,9 @@ PULSE_1_S = 3.0
 PULSE_2_S = 7.0
 
 
-class Order(StrEnum):
-    """A fil pilote order; the first four are patterns on the wire, the last two are timed."""
-
-    CONFORT = "confort"
-    ECO = "eco"
-    HORS_GEL = "hors-gel"
-    ARRET = "arret"
-    CONFORT_1 = "confort-1"
-    CONFORT_2 = "confort-2"
-
-
-# Remora mapping, (a, b) output levels: no signal = Confort, full wave = Éco,
-# negative half-wave = Hors-gel, positive half-wave = Arrêt.
+# The orders are the contract's (services.core.contract.orders); the first four are patterns
+# on the wire, Confort-1/-2 are timed. Remora mapping, (a, b) output levels: no signal =
+# Confort, full wave = Éco, negative half-wave = Hors-gel, positive half-wave = Arrêt.
 PATTERNS: dict[Order, tuple[bool, bool]] = {
     Order.CONFORT: (False, False),
     Order.ECO: (True, True),
@@ -68,6 +57,12 @@ class FilPiloteZone:
             self.order, self._since = order, now
         self._write(self.expected(now))
 
+    def assume(self, order: Order, now: float) -> None:
+        """Take ``order`` as applied at ``now`` without writing: the board came up with its
+        pattern already (preset levels)."""
+        self.order, self._since = order, now
+        self._on_wire = self.expected(now)
+
     def expected(self, now: float) -> Order:
         """The base order that should be on the wire at ``now`` (Confort before any apply)."""
         if self.order is None:
@@ -89,13 +84,19 @@ class FilPiloteZone:
         self._write(want)
         return True
 
+    def levels(self, order: Order) -> dict[int, bool]:
+        """Pin levels of ``order`` (a timed order: its opening pulse, Éco), no I/O: also what
+        a board is preset with before it is configured."""
+        a, b = PATTERNS.get(order, PATTERNS[Order.ECO])
+        return {self.channels[0]: a != self.invert, self.channels[1]: b != self.invert}
+
     def read(self) -> Order:
         """The base order the two outputs encode, read back from the board; raises BoardError."""
         a, b = (self.board.get(ch) != self.invert for ch in self.channels)
         return _BY_PATTERN[(a, b)]
 
     def _write(self, base: Order) -> None:
-        a, b = PATTERNS[base]
-        self.board.set(self.channels[0], a != self.invert)
-        self.board.set(self.channels[1], b != self.invert)
+        # Both outputs in one write (one port of an expander): from hors-gel (1, 0) to arret
+        # (0, 1), two writes would put confort or eco on the wire in between.
+        self.board.set_many(self.levels(base))
         self._on_wire = base

@@ -3,7 +3,7 @@ adapter unplugged): the service starts and keeps its other boards running meanwh
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from services.relays.drivers.base import BoardError, OutputBoard
 
@@ -15,6 +15,7 @@ class RetryingBoard:
         self.name = name
         self._opener = opener
         self._board: OutputBoard | None = None
+        self._preset: dict[int, bool] = {}
 
     def _get(self) -> OutputBoard:
         if self._board is None:
@@ -22,12 +23,23 @@ class RetryingBoard:
                 self._board = self._opener()
             except (OSError, ValueError) as exc:
                 raise BoardError(f"board {self.name}: cannot open: {exc}") from exc
+            self._board.preset(self._preset)
             self._board.configure()
         return self._board
+
+    def preset(self, levels: Mapping[int, bool]) -> None:
+        """Kept for the board, given to it when it opens (no I/O here)."""
+        self._preset.update(levels)
+        if self._board is not None:
+            self._board.preset(levels)
 
     def set(self, channel: int, on: bool) -> None:
         """Drive one output."""
         self._get().set(channel, on)
+
+    def set_many(self, levels: Mapping[int, bool]) -> None:
+        """Drive several outputs, one write per port."""
+        self._get().set_many(levels)
 
     def get(self, channel: int) -> bool:
         """Read one output back from the hardware."""

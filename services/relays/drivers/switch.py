@@ -13,6 +13,10 @@ class SwitchOutput:
         self.channel = channel
         self.active_low = active_low
 
+    def levels(self, on: bool) -> dict[int, bool]:
+        """The pin level of on/off (no I/O)."""
+        return {self.channel: on != self.active_low}
+
     def apply(self, on: bool) -> None:
         """Switch the load on or off; raises BoardError."""
         self.board.set(self.channel, on != self.active_low)
