@@ -59,7 +59,7 @@ def measure(label: str, run: list[str], sims: list[list[str]], config: dict[str,
                 procs.append(subprocess.Popen(argv, **quiet))
             time.sleep(1.5)
             service = subprocess.Popen(
-                [sys.executable, "-m", "services.core.cli", "run", *run],
+                [sys.executable, "-m", "services.app.cli", "run", *run],
                 env={**os.environ, "ENERBOX_CONFIG": str(config_file)}, **quiet,
             )
             procs.append(service)

@@ -1,5 +1,5 @@
 """`python -m services.api`: run the api service."""
 
-from services.core.service import run
+from services.app.runner import run
 
 raise SystemExit(run(["api"]))

@@ -18,6 +18,7 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.websockets import WebSocketDisconnect
 
+from services.api.config import ApiInputs
 from services.api.live import Live
 from services.api.models import (
     CommandResult,
@@ -32,6 +33,7 @@ from services.api.models import (
 )
 from services.api.security import token_ok
 from services.core.bus import Bus
+from services.core.config import Settings
 from services.core.history.ledger_read import LedgerReader
 from services.core.history.read import HistoryReader
 from services.core.history.tariffs import TariffBook
@@ -52,18 +54,18 @@ class HistoryFile(HistoryReader, LedgerReader):
         self.tariffs = tariffs
 
 
-def create_app(config: Any, bus: Bus, live: Live, token: str) -> FastAPI:
+def create_app(config: Settings[ApiInputs], bus: Bus, live: Live, token: str) -> FastAPI:
     """The application for one box."""
-    cfg = config.api
+    cfg = config.section.api
     app = FastAPI(title="enerbox", version="0.1.0", docs_url="/docs",
                   description="Live state, relay control and history of an enerbox.")
     if cfg.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=cfg.cors_origins,
                            allow_methods=["GET", "POST"], allow_headers=["Authorization",
                                                                          "Content-Type"])
-    relays_cfg = {r.id: r for r in config.relays.relays}
-    db_path = Path(config.historian.db_file or Path(config.general.data_dir) / "history.sqlite3")
-    tariffs = TariffBook(tariffs=config.historian.tariffs)
+    relays_cfg = {r.id: r for r in config.section.relays}
+    db_path = config.section.history_db
+    tariffs = config.section.tariffs
     holder: dict[str, HistoryFile] = {}
 
     def history() -> HistoryFile:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr
 
 from services.core.config import Section, read_secret
+from services.core.history.tariffs import TariffBook
 
 
 class ApiConfig(Section):
@@ -33,3 +35,23 @@ class ApiConfig(Section):
     def model_post_init(self, _context: Any) -> None:
         """Resolve the token file."""
         object.__setattr__(self, "token", read_secret(self.token, self.token_file, "api.token"))
+
+
+@dataclass(frozen=True)
+class RelayRef:
+    """A relay as the api shows it (from the relays section)."""
+
+    id: str
+    name: str | None
+    kind: Literal["switch", "fil_pilote"]
+
+
+@dataclass(frozen=True)
+class ApiInputs:
+    """What the api reads, built by the composition root: its own section, the relays
+    it shows and commands, and the history file it serves (with the tariffs to price it)."""
+
+    api: ApiConfig
+    relays: tuple[RelayRef, ...]
+    history_db: Path
+    tariffs: TariffBook

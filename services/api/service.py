@@ -5,27 +5,28 @@ from __future__ import annotations
 import logging
 import threading
 from pathlib import Path
-from typing import Any
 
 import uvicorn
 
 from services.api.app import create_app
+from services.api.config import ApiInputs
 from services.api.live import Live
 from services.api.security import load_token
 from services.core.bus import Bus
+from services.core.config import Settings
 from services.core.service import Service
 
 log = logging.getLogger(__name__)
 
 
-class ApiService(Service):
+class ApiService(Service[ApiInputs]):
     """REST, WebSocket and web page on port 8080 (by default)."""
 
     name = "api"
 
-    def __init__(self, config: Any, bus: Bus) -> None:
+    def __init__(self, config: Settings[ApiInputs], bus: Bus) -> None:
         super().__init__(config, bus)
-        cfg = config.api
+        cfg = config.section.api
         secret = cfg.token.get_secret_value() if cfg.token else None
         token = load_token(secret, Path(config.general.data_dir))
         self.live = Live(stale_after_s=cfg.stale_after_s)

@@ -1,36 +1,38 @@
 """Settings: one YAML file, ENERBOX_<SECTION>__<KEY> overrides, secrets from env or files.
 
 Each section is a pydantic model (the schema is the documentation: descriptions, defaults,
-units in key names).
+units in key names). This module has the shared sections and the machinery, for any root
+model: the composition root (services/app/root_config.py) assembles the sections of every
+service and hands each service a ``Settings`` of its own section plus the shared ones.
 
 An invalid configuration raises ConfigError listing every problem by key, with the value
-found and what was expected; services print it and stop instead of starting half-configured.
+found (never a secret's) and what was expected; services print it and stop instead of
+starting half-configured.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import types
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar, Union, get_args, get_origin
 
 import yaml
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    SecretStr,
-    ValidationError,
-    create_model,
-    field_validator,
-)
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
-from services.core.registry import SERVICES, load
 from services.core.topics import check_prefix
 
 ENV_PREFIX = "ENERBOX_"
 DEFAULT_CONFIG = Path("config/enerbox.yaml")
+HIDDEN = "'***'"  # what an error report shows instead of a secret's value
+# A key whose name holds one of these is a secret even when typed as a plain string.
+SECRET_WORDS = ("password", "token", "key", "secret")
+
+M = TypeVar("M", bound=BaseModel)
+S_co = TypeVar("S_co", covariant=True)
 
 
 class ConfigError(Exception):
@@ -117,71 +119,22 @@ class GeneralConfig(Section):
     )
 
 
-def _section_fields() -> dict[str, Any]:
-    fields: dict[str, Any] = {
-        "general": (GeneralConfig, GeneralConfig()),
-        "mqtt": (MqttConfig, MqttConfig()),
-        "homeassistant": (HomeAssistantConfig, HomeAssistantConfig()),
-    }
-    for name, entry in SERVICES.items():
-        model = load(entry.config)
-        fields[name] = (model, model())
-    return fields
+@dataclass(frozen=True)
+class Settings(Generic[S_co]):
+    """What one service is given: the shared sections and its own ``section``.
 
-
-class _Root(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-def env_overrides(env: Mapping[str, str]) -> dict[str, Any]:
-    """ENERBOX_<SECTION>__<KEY>[__<SUBKEY>...] variables as a nested mapping.
-
-    Values starting with '[' or '{' are JSON (lists of meters, ...); the rest stay strings
-    and pydantic converts them ('1883' -> 1883, 'true' -> True). Written here rather than
-    taken from pydantic-settings, whose import alone costs 5 MB of RSS on a Pi Zero.
+    ``section`` is the service's pydantic section, or, for a service that reads parts of
+    other sections (the api), a typed object of just those parts, built by the composition
+    root: no service sees the whole configuration.
     """
-    tree: dict[str, Any] = {}
-    for name, raw in env.items():
-        if not name.startswith(ENV_PREFIX) or "__" not in name:
-            continue
-        path = name[len(ENV_PREFIX) :].lower().split("__")
-        value: Any = raw
-        if raw.lstrip()[:1] in ("[", "{"):
-            try:
-                value = json.loads(raw)
-            except json.JSONDecodeError as exc:
-                raise ConfigError(name, [f"{name}: not valid JSON ({exc.msg})"]) from exc
-        node = tree
-        for part in path[:-1]:
-            child = node.setdefault(part, {})
-            if not isinstance(child, dict):
-                break
-            node = child
-        else:
-            node[path[-1]] = value
-    return tree
+
+    general: GeneralConfig
+    mqtt: MqttConfig
+    homeassistant: HomeAssistantConfig
+    section: S_co
 
 
-def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
-    """Deep merge: ``over`` wins, mappings are merged key by key."""
-    merged = dict(base)
-    for key, value in over.items():
-        if isinstance(value, Mapping) and isinstance(merged.get(key), dict):
-            merged[key] = _merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
-
-
-_ROOT: type[_Root] | None = None
-
-
-def root_model() -> type[_Root]:
-    """The whole configuration's model: core sections plus one per registered service."""
-    global _ROOT  # noqa: PLW0603 - built once, lazily, because it imports every service config
-    if _ROOT is None:
-        _ROOT = create_model("EnerboxConfig", __base__=_Root, **_section_fields())
-    return _ROOT
+# -- reading: YAML, environment, validation ------------------------------------------------
 
 
 def config_path(path: str | Path | None = None) -> Path:
@@ -189,7 +142,8 @@ def config_path(path: str | Path | None = None) -> Path:
     return Path(path or os.environ.get("ENERBOX_CONFIG") or DEFAULT_CONFIG)
 
 
-def _read_yaml(path: Path, required: bool) -> dict[str, Any]:
+def read_yaml(path: Path, required: bool) -> dict[str, Any]:
+    """The file's top-level mapping ({} for an absent optional or empty file)."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -212,6 +166,85 @@ def _read_yaml(path: Path, required: bool) -> dict[str, Any]:
     return data
 
 
+def _members(annotation: Any) -> tuple[Any, ...]:
+    """The types of a union (``X | None``), or the annotation itself."""
+    if get_origin(annotation) in (Union, types.UnionType):
+        return get_args(annotation)
+    return (annotation,)
+
+
+def _model_of(annotation: Any) -> type[BaseModel] | None:
+    for member in _members(annotation):
+        if isinstance(member, type) and issubclass(member, BaseModel):
+            return member
+    return None
+
+
+def _is_structured(annotation: Any) -> bool:
+    """A list, tuple, set, mapping or model: the env value of such a key is JSON."""
+    for member in _members(annotation):
+        origin = get_origin(member) or member
+        if isinstance(origin, type) and (
+            issubclass(origin, list | tuple | set | frozenset | dict | Mapping | BaseModel)
+        ):
+            return True
+    return False
+
+
+def field_annotation(model: type[BaseModel], path: list[str]) -> Any | None:
+    """The annotation of the key at ``path`` under ``model`` (None: no such key)."""
+    current: type[BaseModel] | None = model
+    annotation: Any = None
+    for part in path:
+        if current is None or part not in current.model_fields:
+            return None
+        annotation = current.model_fields[part].annotation
+        current = _model_of(annotation)
+    return annotation
+
+
+def env_overrides(env: Mapping[str, str], model: type[BaseModel]) -> dict[str, Any]:
+    """ENERBOX_<SECTION>__<KEY>[__<SUBKEY>...] variables as a nested mapping.
+
+    A value is parsed as JSON only when ``model`` types its key as a list, a tuple, a
+    mapping or a model (lists of meters, ...); every other value stays the string it is
+    and pydantic converts it ('1883' -> 1883, 'true' -> True), so a password starting
+    with '[' is a password. Written here rather than taken from pydantic-settings, whose
+    import alone costs 5 MB of RSS on a Pi Zero.
+    """
+    tree: dict[str, Any] = {}
+    for name, raw in env.items():
+        if not name.startswith(ENV_PREFIX) or "__" not in name:
+            continue
+        path = name[len(ENV_PREFIX) :].lower().split("__")
+        value: Any = raw
+        if _is_structured(field_annotation(model, path)):
+            try:
+                value = json.loads(raw)
+            except json.JSONDecodeError as exc:
+                raise ConfigError(name, [f"{name}: not valid JSON ({exc.msg})"]) from exc
+        node = tree
+        for part in path[:-1]:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                break
+            node = child
+        else:
+            node[path[-1]] = value
+    return tree
+
+
+def merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    """Deep merge: ``over`` wins, mappings are merged key by key."""
+    merged = dict(base)
+    for key, value in over.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), dict):
+            merged[key] = merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
 def _env_name(loc: tuple[int | str, ...], env: Mapping[str, str]) -> str | None:
     """The ENERBOX_ variable that set this location (or a key under it), if one did."""
     for depth in range(len(loc), 0, -1):
@@ -225,7 +258,39 @@ def _env_name(loc: tuple[int | str, ...], env: Mapping[str, str]) -> str | None:
     return None
 
 
-def _describe(exc: ValidationError, env: Mapping[str, str], known: list[str]) -> list[str]:
+def is_secret(model: type[BaseModel], loc: tuple[int | str, ...]) -> bool:
+    """True when ``loc`` is, or is inside, a secret: a SecretStr field, or a key whose name
+    says password, token, key or secret (an API key typed as a plain string is one too)."""
+    current: type[BaseModel] | None = model
+    for part in loc:
+        if isinstance(part, str) and any(word in part.lower() for word in SECRET_WORDS):
+            return True
+        if isinstance(part, int) or current is None:
+            continue
+        info = current.model_fields.get(part)
+        if info is None:
+            current = None
+            continue
+        if any(m is SecretStr for m in _members(info.annotation)):
+            return True
+        current = _model_of(info.annotation) or _list_item_model(info.annotation)
+    return False
+
+
+def _list_item_model(annotation: Any) -> type[BaseModel] | None:
+    for member in _members(annotation):
+        for arg in get_args(member):
+            if isinstance(arg, type) and issubclass(arg, BaseModel):
+                return arg
+    return None
+
+
+def describe(
+    exc: ValidationError, env: Mapping[str, str], model: type[BaseModel]
+) -> list[str]:
+    """One line per pydantic error: the key, the value (``'***'`` for a secret), the reason,
+    and the ENERBOX_ variable it came from."""
+    known = list(model.model_fields)
     problems = []
     for err in exc.errors():
         loc = tuple(err["loc"])
@@ -236,18 +301,26 @@ def _describe(exc: ValidationError, env: Mapping[str, str], known: list[str]) ->
             line = f"{key}: unknown key{hint}"
         else:
             msg = err["msg"].removeprefix("Value error, ")
-            line = f"{key}: {msg}" if isinstance(value, dict) else f"{key} = {value!r}: {msg}"
+            shown = HIDDEN if is_secret(model, loc) else repr(value)
+            line = f"{key}: {msg}" if isinstance(value, dict) else f"{key} = {shown}: {msg}"
         origin = _env_name(loc, env)
         problems.append(f"{line} (from {origin})" if origin else line)
     return problems
 
 
-def load_config(path: str | Path | None = None, required: bool = False) -> Any:
-    """Read the YAML file, apply ENERBOX_* overrides, validate; ConfigError names each bad key."""
+def load_model(
+    model: type[M], path: str | Path | None = None, required: bool = False,
+    env: Mapping[str, str] | None = None,
+) -> M:
+    """Read the YAML file, apply ENERBOX_* overrides, validate against ``model``.
+
+    ConfigError names each bad key. ``required``: a missing file is an error (it always is
+    when ``path`` is given).
+    """
+    env = os.environ if env is None else env
     file = config_path(path)
-    data = _read_yaml(file, required or path is not None)
-    model = root_model()
+    data = read_yaml(file, required or path is not None)
     try:
-        return model.model_validate(_merge(data, env_overrides(os.environ)))
+        return model.model_validate(merge(data, env_overrides(env, model)))
     except ValidationError as exc:
-        raise ConfigError(str(file), _describe(exc, os.environ, list(model.model_fields))) from None
+        raise ConfigError(str(file), describe(exc, env, model)) from None

@@ -10,13 +10,15 @@ import logging
 import threading
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import TypeVar
 
 from services.core.bus import Bus
+from services.core.config import Settings
 from services.core.serial_link import LineSettings, PortError, SerialLink
 from services.core.service import Service
 
 log = logging.getLogger(__name__)
+S = TypeVar("S")
 
 
 class PortReader(threading.Thread):
@@ -86,10 +88,10 @@ class PortReader(threading.Thread):
         """Home Assistant restarted: send the device's discovery again."""
 
 
-class PortService(Service):
+class PortService(Service[S]):
     """A device service made of one PortReader per port."""
 
-    def __init__(self, config: Any, bus: Bus, readers: Sequence[PortReader]) -> None:
+    def __init__(self, config: Settings[S], bus: Bus, readers: Sequence[PortReader]) -> None:
         super().__init__(config, bus)
         self.readers = list(readers)
         if not readers:

@@ -3,7 +3,7 @@
 Each service owns one Bus (its own connection, status topic and last will), so in
 ``enerbox run all`` one crashed or stopped service still shows as ``offline`` on its own.
 Which services exist and how their settings are built is the composition root's business
-(``services.app``): ``run`` is given a loader and a builder.
+(services/app): ``run`` is given a loader and a builder.
 """
 
 from __future__ import annotations
@@ -92,19 +92,28 @@ def run(
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    started: list[Service[Any]] = []
+    code = 0
     for service in services:
         service.bus.start()
-        service.start()
-    log.info("running: %s", ", ".join(names))
-    code = 0
-    while not stop.wait(WATCHDOG_S):
+        try:
+            service.start()
+        except Exception as exc:  # e.g. the api's port taken: say so, undo, exit 1
+            log.critical("service=%s cannot start: %s", service.name, exc)
+            service.bus.stop()
+            code = 1
+            break
+        started.append(service)
+    if code == 0:
+        log.info("running: %s", ", ".join(names))
+    while code == 0 and not stop.wait(WATCHDOG_S):
         dead = [s.name for s in services if not s.healthy()]
         if dead:
             log.critical("service(s) %s lost a worker thread: exiting so they restart",
                          ", ".join(dead))
             code = 1
             break
-    for service in reversed(services):
+    for service in reversed(started):
         try:
             service.stop()
         finally:

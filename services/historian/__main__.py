@@ -1,5 +1,5 @@
 """`python -m services.historian`: run the historian service."""
 
-from services.core.service import run
+from services.app.runner import run
 
 raise SystemExit(run(["historian"]))

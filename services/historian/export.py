@@ -9,23 +9,26 @@ import json
 import sys
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 from zoneinfo import ZoneInfo
 
+from services.core.config import Settings
+from services.core.history.schema import DEFAULT_FILE
 from services.core.history.tariffs import TariffBook
+from services.historian.config import HistorianConfig
 from services.historian.history import LocalHistory
 from services.historian.ledger import Ledger
 
 
-def db_path(config: Any) -> Path:
+def db_path(config: Settings[HistorianConfig]) -> Path:
     """Where the historian keeps its SQLite file."""
-    cfg = config.historian
-    return Path(cfg.db_file or Path(config.general.data_dir) / "history.sqlite3")
+    return Path(config.section.db_file or config.general.data_dir / DEFAULT_FILE)
 
 
-def export(config: Any, start: date, end: date, out: TextIO, ledger: bool = False) -> int:
+def export(config: Settings[HistorianConfig], start: date, end: date, out: TextIO,
+           ledger: bool = False) -> int:
     """Write CSV rows for the local days start..end (inclusive); returns the row count."""
-    cfg = config.historian
+    cfg = config.section
     path = db_path(config)
     if not path.exists():
         raise FileNotFoundError(f"no history at {path} (has the historian run yet?)")
@@ -49,7 +52,8 @@ def export(config: Any, start: date, end: date, out: TextIO, ledger: bool = Fals
     return LocalHistory(path, cfg.retention_days).export_csv(out, first, last)
 
 
-def main(config: Any, start: str, end: str, output: str | None, ledger: bool) -> int:
+def main(config: Settings[HistorianConfig], start: str, end: str, output: str | None,
+         ledger: bool) -> int:
     """CLI entry: exit 2 with a message on bad dates or a missing history."""
     try:
         first, last = date.fromisoformat(start), date.fromisoformat(end)

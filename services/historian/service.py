@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from services.core.bus import Ack, Bus
+from services.core.config import Settings
 from services.core.history.tariffs import TariffBook
 from services.core.service import Service
 from services.historian.config import HistorianConfig
@@ -32,19 +33,19 @@ BATCH_S = 0.5
 MB = 1024 * 1024
 
 
-class HistorianService(Service):
+class HistorianService(Service[HistorianConfig]):
     """Subscribes to every device and control state; writes them where configured."""
 
     name = "historian"
 
     @classmethod
-    def session_expiry_s(cls, config: Any) -> int | None:
+    def session_expiry_s(cls, config: Settings[HistorianConfig]) -> int | None:
         """A durable session: what the broker got while we were down is redelivered."""
-        return int(config.historian.session_expiry_s) or None
+        return int(config.section.session_expiry_s) or None
 
-    def __init__(self, config: Any, bus: Bus) -> None:
+    def __init__(self, config: Settings[HistorianConfig], bus: Bus) -> None:
         super().__init__(config, bus)
-        self.cfg: HistorianConfig = config.historian
+        self.cfg = config.section
         data_dir = Path(config.general.data_dir)
         db = self.cfg.db_file or data_dir / "history.sqlite3"
         self.history = LocalHistory(db, self.cfg.retention_days)

@@ -1,5 +1,5 @@
 """`python -m services.shedding`: run the shedding service."""
 
-from services.core.service import run
+from services.app.runner import run
 
 raise SystemExit(run(["shedding"]))

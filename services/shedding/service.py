@@ -11,7 +11,6 @@ import logging
 import threading
 import time
 from pathlib import Path
-from typing import Any
 
 from services.core.bus import Bus
 from services.core.config import Settings

@@ -128,7 +128,7 @@ def main(port: int = 1883, run_dir: Path = RUN_DIR, single_process: bool = False
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
-    enerbox = [sys.executable, "-m", "services.core.cli"]
+    enerbox = [sys.executable, "-m", "services.app.cli"]
     sim_dir = (run_dir / "sim").resolve()
     try:
         if not _start_broker(stack):

@@ -1,5 +1,5 @@
 """`python -m services.teleinfo`: run the teleinfo service."""
 
-from services.core.service import run
+from services.app.runner import run
 
 raise SystemExit(run(["teleinfo"]))

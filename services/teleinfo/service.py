@@ -9,6 +9,7 @@ from typing import Any
 import serial
 
 from services.core.bus import Bus
+from services.core.config import Settings
 from services.core.device import DevicePublisher
 from services.core.port_reader import PortReader, PortService
 from services.core.serial_link import LineSettings
@@ -28,9 +29,9 @@ def line_settings(mode: Mode) -> LineSettings:
 class MeterReader(PortReader):
     """One meter on one port: read, decode, publish; survive unplugging."""
 
-    def __init__(self, meter: MeterConfig, config: Any, bus: Bus) -> None:
+    def __init__(self, meter: MeterConfig, config: Settings[TeleinfoConfig], bus: Bus) -> None:
         self.meter = meter
-        self.cfg: TeleinfoConfig = config.teleinfo
+        self.cfg = config.section
         self.bus = bus
         self.device = meter.id
         self.configured_mode = None if meter.mode == "auto" else Mode(meter.mode)
@@ -173,11 +174,11 @@ class MeterReader(PortReader):
         self.out.discover(force=True)
 
 
-class TeleinfoService(PortService):
+class TeleinfoService(PortService[TeleinfoConfig]):
     """Reads every configured meter, one thread per port."""
 
     name = "teleinfo"
 
-    def __init__(self, config: Any, bus: Bus) -> None:
-        readers = [MeterReader(x, config, bus) for x in config.teleinfo.meters]
+    def __init__(self, config: Settings[TeleinfoConfig], bus: Bus) -> None:
+        readers = [MeterReader(x, config, bus) for x in config.section.meters]
         super().__init__(config, bus, readers)

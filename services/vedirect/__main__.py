@@ -1,5 +1,5 @@
 """`python -m services.vedirect`: run the vedirect service."""
 
-from services.core.service import run
+from services.app.runner import run
 
 raise SystemExit(run(["vedirect"]))

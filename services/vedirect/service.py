@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from services.core.bus import Bus
+from services.core.config import Settings
 from services.core.device import DevicePublisher
 from services.core.port_reader import PortReader, PortService
 from services.core.serial_link import LineSettings
@@ -29,9 +30,9 @@ LINE = LineSettings(19200)  # 8N1
 class VedirectReader(PortReader):
     """One VE.Direct port; the device behind it is found from its readings."""
 
-    def __init__(self, port: PortConfig, config: Any, bus: Bus) -> None:
+    def __init__(self, port: PortConfig, config: Settings[VedirectConfig], bus: Bus) -> None:
         self.port_cfg = port
-        self.cfg: VedirectConfig = config.vedirect
+        self.cfg = config.section
         self.bus = bus
         ha = config.homeassistant
         self.discovery_prefix = ha.discovery_prefix if ha.discovery else None
@@ -146,11 +147,11 @@ class VedirectReader(PortReader):
             self.out.discover(force=True)
 
 
-class VedirectService(PortService):
+class VedirectService(PortService[VedirectConfig]):
     """Reads every configured VE.Direct port, one thread per port."""
 
     name = "vedirect"
 
-    def __init__(self, config: Any, bus: Bus) -> None:
-        readers = [VedirectReader(x, config, bus) for x in config.vedirect.ports]
+    def __init__(self, config: Settings[VedirectConfig], bus: Bus) -> None:
+        readers = [VedirectReader(x, config, bus) for x in config.section.ports]
         super().__init__(config, bus, readers)

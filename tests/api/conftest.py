@@ -55,7 +55,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     env = {**os.environ, "ENERBOX_API__PORT": str(api_port), "ENERBOX_API__TOKEN": TOKEN,
            "ENERBOX_HISTORIAN__FLUSH_INTERVAL_S": "2"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "services.core.cli", "sim", "stack", "--port", str(mqtt_port),
+        [sys.executable, "-m", "services.app.cli", "sim", "stack", "--port", str(mqtt_port),
          "--run-dir", str(run_dir)],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
     )

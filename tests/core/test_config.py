@@ -7,8 +7,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from pydantic import BaseModel
 
-from services.core.config import ConfigError, load_config
+from services.app.root_config import load_config
+from services.core.config import ConfigError, MqttConfig, Section, env_overrides, is_secret
 from tests.conftest import ROOT
 
 
@@ -85,6 +87,7 @@ def test_secret_from_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
     secret.write_text("s3cret\n", encoding="utf-8")
     monkeypatch.setenv("ENERBOX_MQTT__PASSWORD_FILE", str(secret))
     config = load_config(write(tmp_path, "mqtt:\n  username: teleinfo\n"))
+    assert config.mqtt.password is not None
     assert config.mqtt.password.get_secret_value() == "s3cret"
     assert "s3cret" not in repr(config.mqtt)
 
@@ -102,7 +105,7 @@ def test_bad_prefix_is_rejected(tmp_path: Path) -> None:
 
 def test_config_check_command(tmp_path: Path) -> None:
     bad = write(tmp_path, "teleinfo:\n  meters:\n    - mode: fast\n")
-    cmd = [sys.executable, "-m", "services.core.cli", "config", "check"]
+    cmd = [sys.executable, "-m", "services.app.cli", "config", "check"]
     result = subprocess.run([*cmd, str(bad)], capture_output=True, text=True, check=False)
     assert result.returncode == 1
     assert "teleinfo.meters.0.mode = 'fast'" in result.stderr
@@ -124,3 +127,68 @@ def test_unknown_section_from_environment_is_an_error(
     with pytest.raises(ConfigError) as err:
         load_config(write(tmp_path, ""))
     assert any("teleinfoo" in p and "ENERBOX_TELEINFOO__PORT" in p for p in err.value.problems)
+
+
+def test_env_value_is_json_only_for_lists_and_objects(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A password starting with '[' used to be parsed as JSON and stop every service.
+    monkeypatch.setenv("ENERBOX_MQTT__PASSWORD", "[abc")
+    monkeypatch.setenv("ENERBOX_MQTT__HOST", '{"not": "json here"}')
+    monkeypatch.setenv("ENERBOX_API__CORS_ORIGINS", '["http://a.lan"]')
+    config = load_config(write(tmp_path, ""))
+    assert config.mqtt.password is not None
+    assert config.mqtt.password.get_secret_value() == "[abc"
+    assert config.mqtt.host == '{"not": "json here"}'
+    assert config.api.cors_origins == ["http://a.lan"]
+
+
+def test_env_overrides_look_the_key_up_in_the_model() -> None:
+    class Inner(Section):
+        names: tuple[str, ...] = ()
+        label: str = ""
+        pair: tuple[int, int] | None = None
+        extra: dict[str, int] | None = None
+
+    class Root(BaseModel):
+        inner: Inner = Inner()
+
+    env = {"ENERBOX_INNER__NAMES": '["a"]', "ENERBOX_INNER__LABEL": '["a"]',
+           "ENERBOX_INNER__PAIR": "[1, 2]", "ENERBOX_INNER__EXTRA": '{"a": 1}',
+           "ENERBOX_UNKNOWN__KEY": "[1"}
+    tree = env_overrides(env, Root)
+    assert tree == {"inner": {"names": ["a"], "label": '["a"]', "pair": [1, 2],
+                              "extra": {"a": 1}},
+                    "unknown": {"key": "[1"}}
+
+
+@pytest.mark.parametrize(("yaml_text", "secret"), [
+    ("mqtt:\n  password: [hunter2-x]\n", "hunter2-x"),
+    ("api:\n  token: 12345678987654321\n", "12345678987654321"),
+    ("historian:\n  influxdb:\n    token: [influx-tok-x]\n", "influx-tok-x"),
+    ("historian:\n  emoncms:\n    apikey: {k: emon-key-x}\n", "emon-key-x"),
+    ("historian:\n  emoncms:\n    apikey: 98765432123456789\n", "98765432123456789"),
+])
+def test_a_mistyped_secret_is_never_echoed(tmp_path: Path, yaml_text: str, secret: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_config(write(tmp_path, yaml_text))
+    report = err.value.report()
+    assert secret not in report and secret not in str(err.value)
+    assert "'***'" in report or ": Input should be" in report
+
+
+def test_a_secret_from_the_environment_is_never_echoed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ENERBOX_HISTORIAN__INFLUXDB__TOKEN", '["tok-from-env"]')
+    with pytest.raises(ConfigError) as err:
+        load_config(write(tmp_path, "api:\n  port: nope\n"))
+    report = err.value.report()
+    assert "api.port = 'nope'" in report  # ordinary values are still shown
+    assert "tok-from-env" not in report
+
+
+def test_is_secret_by_type_and_by_name() -> None:
+    assert is_secret(MqttConfig, ("password",))
+    assert not is_secret(MqttConfig, ("host",))
+    assert is_secret(BaseModel, ("relay_apikey",))

@@ -11,7 +11,7 @@ import pytest
 
 from tests.conftest import ROOT, tic_fixture, vedirect_fixture
 
-ENERBOX = [sys.executable, "-m", "services.core.cli", "decode"]
+ENERBOX = [sys.executable, "-m", "services.app.cli", "decode"]
 
 
 def run(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from services.core.docs import config_markdown, mqtt_markdown
+from services.app.docs import config_markdown, mqtt_markdown
 from tests.conftest import ROOT
 
 

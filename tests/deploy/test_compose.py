@@ -26,8 +26,8 @@ import jsonschema_rs
 import pytest
 import yaml
 
-from services.core.config import load_config, root_model
-from services.core.registry import SERVICES
+from services.app.registry import SERVICES
+from services.app.root_config import load_config, root_model
 from tests.conftest import ROOT
 
 COMPOSE = ROOT / "docker-compose.yml"
@@ -160,6 +160,7 @@ def test_each_container_environment_is_a_valid_configuration(
     assert env["ENERBOX_CONFIG"] == "/config/enerbox.yaml"
     config = load_config(ROOT / "config" / "enerbox.yaml")
     assert config.mqtt.host == "mosquitto" and config.mqtt.username == service
+    assert config.mqtt.password is not None
     assert config.mqtt.password.get_secret_value() == "x"
     assert str(config.general.data_dir) == "/data"
 

@@ -111,14 +111,14 @@ def test_outage_and_kill_lose_nothing_and_double_nothing(
         proc.stop()
     # The local history and the ledger were written too.
     export = subprocess.run(
-        [sys.executable, "-m", "services.core.cli", "history", "export", "--from",
+        [sys.executable, "-m", "services.app.cli", "history", "export", "--from",
          "2025-11-24", "--to", "2025-11-24", "--ledger", "--config",
          str(tmp_path / "enerbox.yaml")], capture_output=True, text=True, cwd=ROOT, check=False)
     assert export.returncode == 0, export.stderr
     rows: list[dict[str, Any]] = list(csv.DictReader(io.StringIO(export.stdout)))
     assert rows and float(rows[0]["import_wh"]) == 149 * 10  # 150 readings, 10 Wh apart
     history = subprocess.run(
-        [sys.executable, "-m", "services.core.cli", "history", "export", "--from",
+        [sys.executable, "-m", "services.app.cli", "history", "export", "--from",
          "2025-11-24", "--to", "2025-11-24", "--config", str(tmp_path / "enerbox.yaml")],
         capture_output=True, text=True, cwd=ROOT, check=False)
     assert history.returncode == 0, history.stderr

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from paho.mqtt import publish
 
+from services.app.root_config import root_model, settings_for
 from services.core.bus import Bus
-from services.core.config import root_model
 from services.shedding.service import SheddingService
 from tests.conftest import Broker, Watcher
 
@@ -32,7 +32,7 @@ class Harness:
 
     def start(self) -> None:
         bus = Bus(self.config.mqtt, "shedding")
-        self.service = SheddingService(self.config, bus)
+        self.service = SheddingService(settings_for("shedding", self.config), bus)
         bus.start()
         assert bus.wait_connected(10)
         self.service.start()

@@ -14,7 +14,7 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from services.core.registry import SERVICES
+from services.app.registry import SERVICES
 from tests.conftest import ROOT, free_port
 
 
@@ -22,7 +22,7 @@ def test_single_process_stack_for_a_minute(tmp_path: Path) -> None:
     port = free_port()
     env = {**os.environ, "ENERBOX_API__PORT": str(free_port())}
     stack = subprocess.Popen(
-        [sys.executable, "-m", "services.core.cli", "sim", "stack", "--port", str(port),
+        [sys.executable, "-m", "services.app.cli", "sim", "stack", "--port", str(port),
          "--run-dir", str(tmp_path), "--single-process"],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
     )

@@ -34,7 +34,7 @@ def test_stack_publishes_every_device_and_stops_cleanly(tmp_path: Path) -> None:
     port = free_port()
     run_dir = tmp_path / "run"
     stack = subprocess.Popen(
-        [sys.executable, "-m", "services.core.cli", "sim", "stack", "--port", str(port),
+        [sys.executable, "-m", "services.app.cli", "sim", "stack", "--port", str(port),
          "--run-dir", str(run_dir)],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )

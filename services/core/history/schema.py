@@ -8,6 +8,7 @@ daily ledger's tables live in the same file.
 
 from __future__ import annotations
 
+DEFAULT_FILE = "history.sqlite3"  # under general.data_dir unless historian.db_file says
 SERIES_BITS = 16
 PARTITION_PREFIX = "samples_"
 PARTITION_GLOB = f"{PARTITION_PREFIX}[0-9]*"  # sqlite_schema names of the minute partitions

@@ -1,7 +1,7 @@
-"""The services enerbox knows: name -> where its config section and runner live.
+"""The services enerbox knows: name -> where its service class and field table live.
 
-Core never imports a service at module level; it looks them up here, lazily, so one broken
-or absent service never stops another from starting.
+Service code is imported lazily, by name, so one broken or absent service never stops
+another from starting (their config sections are in ``root_config``).
 """
 
 from __future__ import annotations
@@ -13,10 +13,9 @@ from typing import Any
 
 @dataclass(frozen=True)
 class ServiceEntry:
-    """Where a service's config model and service class are."""
+    """Where a service's class is, and what it does."""
 
     name: str
-    config: str  # "module:ClassName" of its pydantic section
     service: str  # "module:ClassName" of its Service subclass
     description: str
     fields: str | None = None  # "module:NAME" of its FieldSpec table (device services)
@@ -27,39 +26,33 @@ SERVICES: dict[str, ServiceEntry] = {
     for entry in (
         ServiceEntry(
             "teleinfo",
-            "services.teleinfo.config:TeleinfoConfig",
             "services.teleinfo.service:TeleinfoService",
             "Linky TIC reader (historique and standard modes)",
             "services.teleinfo.fields:FIELDS",
         ),
         ServiceEntry(
             "vedirect",
-            "services.vedirect.config:VedirectConfig",
             "services.vedirect.service:VedirectService",
             "Victron VE.Direct reader (battery monitors, MPPT chargers, inverters, chargers)",
             "services.vedirect.fields:FIELDS",
         ),
         ServiceEntry(
             "relays",
-            "services.relays.config:RelaysConfig",
             "services.relays.service:RelaysService",
             "Relays and fil pilote radiators: user orders, automations, shedding, safe states",
         ),
         ServiceEntry(
             "shedding",
-            "services.shedding.config:SheddingConfig",
             "services.shedding.service:SheddingService",
             "Load shedding before the Linky breaker trips",
         ),
         ServiceEntry(
             "historian",
-            "services.historian.config:HistorianConfig",
             "services.historian.service:HistorianService",
             "Local history, daily energy ledger, InfluxDB and emoncms, store-and-forward",
         ),
         ServiceEntry(
             "api",
-            "services.api.config:ApiConfig",
             "services.api.service:ApiService",
             "REST API, WebSocket and web page (port 8080)",
         ),

@@ -1,4 +1,4 @@
-"""The `enerbox` command: run, decode, config check, sim."""
+"""The `enerbox` command: run, decode, config check/docs, history export, sim."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import IO
 
-from services.core.config import ConfigError, config_path, load_config
-from services.core.registry import SERVICES
+from services.app.registry import SERVICES
+from services.core.config import ConfigError, config_path
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -83,12 +83,19 @@ def _decode(args: argparse.Namespace) -> int:
 
 
 def _config_check(args: argparse.Namespace) -> int:
+    """Errors (values, references between sections) exit 1; warnings (a serial port not
+    plugged in yet) are printed and still exit 0."""
+    from services.app.checks import warnings
+    from services.app.root_config import load_config
+
     path = config_path(args.file)
     try:
-        load_config(path, required=True)
+        config = load_config(path, required=True)
     except ConfigError as exc:
         print(exc.report(), file=sys.stderr)
         return 1
+    for warning in warnings(config):
+        print(f"warning: {warning}", file=sys.stderr)
     print(f"{path}: OK")
     return 0
 
@@ -102,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         return sim_main(argv[1:])
     args = _parser().parse_args(argv)
     if args.command == "run":
-        from services.core.service import run
+        from services.app.runner import run
 
         names = list(SERVICES) if args.name == "all" else [args.name]
         return run(names, args.config)
@@ -111,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "history":
         return _history(args)
     if args.config_command == "docs":
-        from services.core.docs import config_markdown, mqtt_markdown
+        from services.app.docs import config_markdown, mqtt_markdown
 
         print(mqtt_markdown() if args.mqtt else config_markdown())
         return 0
@@ -119,6 +126,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _history(args: argparse.Namespace) -> int:
+    from services.app.root_config import load_config, settings_for
     from services.historian.export import main as export_main
 
     try:
@@ -126,7 +134,8 @@ def _history(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(exc.report(), file=sys.stderr)
         return 2
-    return export_main(config, args.start, args.end, args.output, args.ledger)
+    settings = settings_for("historian", config)
+    return export_main(settings, args.start, args.end, args.output, args.ledger)
 
 
 if __name__ == "__main__":
