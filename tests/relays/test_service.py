@@ -4,140 +4,15 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
-from gpiozero import Device
-from gpiozero.pins.mock import MockFactory
-from paho.mqtt import publish
+from gpiozero.pins.mock import MockFactory  # type: ignore[import-untyped, unused-ignore]
 
-from services.app.root_config import root_model, settings_for
-from services.core.bus import Bus
-from services.relays.drivers.fake_smbus import FakeSMBus
-from services.relays.service import RelaysService
+from services.app.root_config import root_model
 from tests.conftest import Broker, Watcher
-
-MCP = 0x20
-
-
-class Clock:
-    """Wall clock the test can move forward (forced-mode expiry)."""
-
-    def __init__(self) -> None:
-        self.offset = 0.0
-
-    def __call__(self) -> float:
-        return time.time() + self.offset
-
-
-@pytest.fixture(autouse=True)
-def mock_gpio() -> Iterator[MockFactory]:
-    factory = MockFactory()
-    Device.pin_factory = factory
-    yield factory
-    factory.reset()
-    Device.pin_factory = None
-
-
-def make_config(tmp_path: Path, broker: Broker, prefix: str, **relays: Any) -> Any:
-    board_file = tmp_path / "board.json"
-    data = {
-        "general": {"data_dir": str(tmp_path / "data")},
-        "mqtt": {"host": broker.host, "port": broker.port, "prefix": prefix},
-        "homeassistant": {"discovery_prefix": f"{prefix}/ha"},
-        "relays": {
-            "boards": [
-                {"id": "gpio", "driver": "gpio"},
-                {"id": "remora", "driver": "mcp23017", "bus": f"fake:{board_file}",
-                 "address": MCP},
-            ],
-            "relays": [
-                {"id": "water-heater", "board": "gpio", "channel": 17, "active_low": True},
-                {"id": "pump", "board": "gpio", "channel": 27, "min_off_s": 30},
-                {"id": "living", "kind": "fil_pilote", "board": "remora", "channels": [0, 1]},
-                {"id": "bedroom", "kind": "fil_pilote", "board": "remora", "channels": [2, 3],
-                 "default": "eco"},
-            ],
-            "reassert_interval_s": 0.3,
-            **relays,
-        },
-    }
-    return root_model().model_validate(data)
-
-
-class Harness:
-    """A running RelaysService and the means to poke at it."""
-
-    def __init__(self, config: Any, clock: Clock, watcher: Watcher, broker: Broker,
-                 prefix: str) -> None:
-        self.config, self.clock, self.w, self.broker, self.prefix = (
-            config, clock, watcher, broker, prefix)
-        self.service: RelaysService | None = None
-
-    def start(self) -> RelaysService:
-        bus = Bus(self.config.mqtt, "relays")
-        self.service = RelaysService(settings_for("relays", self.config), bus, clock=self.clock)
-        bus.start()
-        assert bus.wait_connected(10)
-        self.service.start()
-        return self.service
-
-    def stop(self, clean: bool = True) -> None:
-        if self.service is None:
-            return
-        if clean:
-            self.service.stop()
-        else:  # a crash: the thread dies with the process, nothing is written at exit
-            self.service.stop_event.set()
-            self.service.thread.join(5)
-        self.service.bus.stop()
-        self.service = None
-
-    def send(self, relay: str, payload: str, leaf: str = "set", retain: bool = False) -> None:
-        publish.single(f"{self.prefix}/relays/{relay}/{leaf}", payload, qos=1, retain=retain,
-                       hostname=self.broker.host, port=self.broker.port)
-
-    def state(self, relay: str, pred: Callable[[dict[str, Any]], bool],
-              timeout: float = 10) -> dict[str, Any]:
-        topic = f"{self.prefix}/relays/{relay}/state"
-        msg = self.w.wait_for(lambda m: m.topic == topic and pred(json.loads(m.payload)),
-                              timeout)
-        data: dict[str, Any] = json.loads(msg.payload)
-        return data
-
-    def event(self, kind: str, timeout: float = 10, after: int = 0) -> dict[str, Any]:
-        msg = self.w.wait_for(lambda m: m.topic.endswith("/relays/events")
-                              and json.loads(m.payload)["type"] == kind, timeout, after)
-        data: dict[str, Any] = json.loads(msg.payload)
-        return data
-
-
-@pytest.fixture
-def harness(tmp_path: Path, broker: Broker, prefix: str,
-            watch: Callable[[str], Watcher]) -> Iterator[Harness]:
-    h = Harness(make_config(tmp_path, broker, prefix), Clock(), watch(f"{prefix}/#"), broker,
-                prefix)
-    yield h
-    h.stop()
-
-
-def board(tmp_path: Path) -> FakeSMBus:
-    return FakeSMBus(tmp_path / "board.json")
-
-
-def olat(tmp_path: Path) -> int:
-    return board(tmp_path).read_byte_data(MCP, 0x14)
-
-
-# Remora mapping on (a, b): confort 00, eco 11, hors-gel 10, arret 01.
-PAIRS = {"confort": (0, 0), "eco": (1, 1), "hors-gel": (1, 0), "arret": (0, 1)}
-
-
-def zone(tmp_path: Path, first: int) -> tuple[int, int]:
-    latch = olat(tmp_path)
-    return (latch >> first) & 1, (latch >> (first + 1)) & 1
+from tests.relays.harness import MCP, PAIRS, Clock, Harness, board, make_config, zone
 
 
 def test_start_applies_defaults_and_discovery(harness: Harness, tmp_path: Path,
@@ -271,19 +146,6 @@ def test_min_off_time_protects_the_pump(harness: Harness) -> None:
     assert state["state"] == "off"  # the start counts as a change: 30 s off first
     harness.send("pump", '{"shed": true}', "shed")  # shedding is exempt, and it turns off
     harness.state("pump", lambda s: s["shed"] is True)
-
-
-def test_shedding_offline_keeps_loads_shed_and_says_so(harness: Harness) -> None:
-    harness.start()
-    harness.send("bedroom", '{"shed": true, "reason": "peak"}', "shed", retain=True)
-    harness.state("bedroom", lambda s: s["shed"] is True)
-    publish.single(f"{harness.prefix}/shedding/status", "online", hostname=harness.broker.host,
-                   port=harness.broker.port)
-    publish.single(f"{harness.prefix}/shedding/status", "offline",
-                   hostname=harness.broker.host, port=harness.broker.port)
-    event = harness.event("shedding_offline")
-    assert event["relays"] == ["bedroom"] and "stay shed" in event["reason"]
-    assert harness.state("bedroom", lambda s: True)["shed"] is True
 
 
 def test_clean_stop_leaves_safe_states(harness: Harness, tmp_path: Path,
