@@ -10,7 +10,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
-from tests.conftest import ROOT, Broker
+from tests.conftest import ROOT, Broker, Watcher
 from tests.historian.vm import VM, victoria_metrics
 from tests.teleinfo.test_service import Proc
 
@@ -41,6 +41,21 @@ class Publisher:
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=MQTTProtocolVersion.MQTTv5)
         self.client.connect(broker.host, broker.port)
         self.client.loop_start()
+
+    def probe(self, vm: VM, timeout: float = 30) -> None:
+        """Until the historian stores one: then its durable session exists on the broker.
+
+        A state of another meter, a month earlier: kept out of what the test counts.
+        """
+        deadline = time.monotonic() + timeout
+        state = {"apparent_power_va": 1, "ts": time.strftime(
+            "%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(T0 - 30 * 86400))}
+        while not vm.export('teleinfo_apparent_power_va{device="probe"}'):
+            assert time.monotonic() < deadline, "the historian never stored a state"
+            # Sent again while the historian is not subscribed yet (it would be lost).
+            self.client.publish(f"{self.prefix}/teleinfo/probe/state", json.dumps(state),
+                                qos=1).wait_for_publish(5)
+            time.sleep(0.2)  # poll interval, not a synchronisation
 
     def send(self, count: int) -> None:
         for _ in range(count):
@@ -86,18 +101,21 @@ def samples(vm: VM, want: int, timeout: float = 30) -> list[int]:
 
 
 def test_outage_and_kill_lose_nothing_and_double_nothing(
-    tmp_path: Path, broker: Broker, prefix: str, vm: VM,
+    tmp_path: Path, broker: Broker, prefix: str, vm: VM, watch: Callable[[str], Watcher],
 ) -> None:
+    events = watch(f"{prefix}/historian/events")
     proc = historian(tmp_path, broker, prefix, vm).start()
     pub = Publisher(broker, prefix)
     try:
-        time.sleep(1.5)  # subscribed (its durable session now exists on the broker)
+        pub.probe(vm)  # stored: the historian is subscribed, its durable session exists
         pub.send(50)
         assert len(samples(vm, 50)) == 50
+        seen = events.count()
         vm.stop()  # the database goes away for a while
         pub.send(50)
-        time.sleep(1)
-        proc.stop(signal.SIGKILL)  # and the historian dies mid-stream, unannounced
+        # The historian has tried to write some of them and queued them on disk...
+        events.wait_for(lambda m: json.loads(m.payload).get("type") == "sink_down", 30, seen)
+        proc.stop(signal.SIGKILL)  # ...and dies mid-stream, unannounced
         pub.send(50)  # the broker keeps these for the historian's session
         vm.start(dedup=True)
         proc.start()
