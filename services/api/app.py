@@ -14,17 +14,21 @@ from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request, WebSocket
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.types import ASGIApp
 from starlette.websockets import WebSocketDisconnect
 
+from services.api import docs, errors
 from services.api.config import ApiInputs
+from services.api.errors import ERRORS
+from services.api.headers import SecurityHeaders
+from services.api.limits import BodyLimit
 from services.api.live import Live
 from services.api.models import (
     CommandResult,
     DayEnergy,
     DeviceView,
-    Error,
     Health,
     HistorySeries,
     RelayCommand,
@@ -40,9 +44,21 @@ from services.core.history.tariffs import TariffBook
 
 STATIC = Path(__file__).parent / "static"
 ORDERS = ["confort", "eco", "hors-gel", "arret", "confort-1", "confort-2"]
-ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": Error} for code in (400, 401, 404, 413, 422, 503, 504)
-}
+LAST_EPOCH_S = 4102444800.0  # 2100-01-01: a history bound no real query passes
+
+
+class Gateway(FastAPI):
+    """FastAPI with the body limit and the security headers outside every other layer.
+
+    Outside starlette's error middleware too: its 500 page gets the headers, and nothing
+    the application does after a 413 (its own error answer) reaches the client.
+    """
+
+    max_body_bytes = 16384
+
+    def build_middleware_stack(self) -> ASGIApp:
+        """The usual stack, wrapped."""
+        return SecurityHeaders(BodyLimit(super().build_middleware_stack(), self.max_body_bytes))
 
 
 class HistoryFile(HistoryReader, LedgerReader):
@@ -57,8 +73,11 @@ class HistoryFile(HistoryReader, LedgerReader):
 def create_app(config: Settings[ApiInputs], bus: Bus, live: Live, token: str) -> FastAPI:
     """The application for one box."""
     cfg = config.section.api
-    app = FastAPI(title="enerbox", version="0.1.0", docs_url="/docs",
+    app = Gateway(title="enerbox", version="0.1.0", docs_url=None, redoc_url=None,
                   description="Live state, relay control and history of an enerbox.")
+    app.max_body_bytes = cfg.max_body_bytes
+    errors.install(app)
+    docs.install(app)
     if cfg.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=cfg.cors_origins,
                            allow_methods=["GET", "POST"], allow_headers=["Authorization",
@@ -74,14 +93,6 @@ def create_app(config: Settings[ApiInputs], bus: Bus, live: Live, token: str) ->
                 raise HTTPException(503, "no history yet: the historian has not written any")
             holder["db"] = HistoryFile(db_path, tariffs)
         return holder["db"]
-
-    @app.middleware("http")
-    async def bounded(request: Request, call_next: Any) -> Response:
-        size = request.headers.get("content-length")
-        if size is not None and (not size.isdigit() or int(size) > cfg.max_body_bytes):
-            return JSONResponse({"detail": f"request body over {cfg.max_body_bytes} bytes"}, 413)
-        response: Response = await call_next(request)
-        return response
 
     @app.on_event("startup")
     async def _loop() -> None:
@@ -148,8 +159,10 @@ def create_app(config: Settings[ApiInputs], bus: Bus, live: Live, token: str) ->
     @app.get("/api/history", responses=ERRORS, dependencies=read)
     def get_history(
         service: str, device: str, field: str,
-        start: Annotated[float, Query(description="epoch seconds")],
-        end: Annotated[float, Query(description="epoch seconds")],
+        start: Annotated[float, Query(ge=0, le=LAST_EPOCH_S, allow_inf_nan=False,
+                                      description="epoch seconds")],
+        end: Annotated[float, Query(ge=0, le=LAST_EPOCH_S, allow_inf_nan=False,
+                                    description="epoch seconds")],
         step: Annotated[int, Query(ge=60, le=86400 * 31, description="seconds, multiple of 60")]
         = 60,
         phase: str | None = None, index: str | None = None,
@@ -183,7 +196,7 @@ def create_app(config: Settings[ApiInputs], bus: Bus, live: Live, token: str) ->
         """Recent events (sheds, restores, rejected commands, devices lost), oldest first."""
         return live.recent_events(limit)
 
-    @app.get("/api/health")
+    @app.get("/api/health", responses=ERRORS)
     async def get_health() -> Health:
         """Broker connection, each service's status, data freshness."""
         snap = live.snapshot()

@@ -19,7 +19,7 @@ class ApiConfig(Section):
     port: int = Field(8080, ge=1, le=65535, description="HTTP port.")
     token: SecretStr | None = Field(
         None, description="Bearer token for writes; default: generated at first start into "
-        "<data_dir>/api-token and printed once.",
+        "<data_dir>/api-token (mode 0600); the log gives only that path.",
     )
     token_file: Path | None = Field(None, description="File holding the token.")
     read_requires_token: bool = Field(False, description="Reads need the token too.")

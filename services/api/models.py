@@ -10,10 +10,19 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 Order = Literal["confort", "eco", "hors-gel", "arret", "confort-1", "confort-2"]
 
 
+class FieldError(BaseModel):
+    """One invalid input: where (e.g. ["query", "start"]) and why."""
+
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
 class Error(BaseModel):
-    """What went wrong, in words."""
+    """What went wrong: a sentence, and for an invalid request each input at fault."""
 
     detail: str
+    errors: list[FieldError] = Field(default_factory=list)
 
 
 class DeviceView(BaseModel):
@@ -53,7 +62,9 @@ class RelayCommand(BaseModel):
 
     mode: Literal["on", "off", "auto"] | None = None
     order: Order | None = None
-    for_s: float | None = Field(None, gt=0, le=366 * 86400, description="forced for this long")
+    # NaN and infinities are refused: NaN passes no comparison, so no bound would catch it.
+    for_s: float | None = Field(None, ge=1, le=366 * 86400, allow_inf_nan=False,
+                                description="forced for this long, seconds (1 s to 366 days)")
 
     @model_validator(mode="after")
     def _one_of(self) -> RelayCommand:

@@ -12,7 +12,10 @@ log = logging.getLogger(__name__)
 
 
 def load_token(configured: str | None, data_dir: Path) -> str:
-    """The configured token, else the one in <data_dir>/api-token (made at first start)."""
+    """The configured token, else the one in <data_dir>/api-token (made at first start).
+
+    Never logged nor printed, here or by any caller: only the file's path is.
+    """
     if configured:
         return configured
     path = data_dir / "api-token"
@@ -25,9 +28,8 @@ def load_token(configured: str | None, data_dir: Path) -> str:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as out:
         out.write(token + "\n")
-    # Printed once, at creation: the user needs it for the web page's first write.
-    print(f"enerbox api: write token generated in {path}: {token}", flush=True)
-    log.info("service=api write token generated in %s", path)
+    # Only the path: logs end up in journald, docker logs and bug reports; the file is 0600.
+    log.warning("service=api write token generated: read it in %s (owner only)", path)
     return token
 
 

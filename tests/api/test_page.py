@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, Page, Route, sync_playwright
 from playwright.sync_api import Error as PlaywrightError
 
 from tests.api.conftest import Stack, wait_until
@@ -40,13 +40,25 @@ def browser() -> Iterator[Browser]:
             b.close()
 
 
+# Chromium also logs a CSP refusal as a console error; this names the directive for sure.
+CSP_SPY = ("window.__csp = []; document.addEventListener('securitypolicyviolation',"
+           " (e) => window.__csp.push(`${e.violatedDirective} ${e.blockedURI}`));")
+
+
 class Console:
-    """Every console error and uncaught exception of a page."""
+    """Every console error, uncaught exception and CSP violation of a page."""
 
     def __init__(self, page: Page) -> None:
         self.errors: list[str] = []
+        self.page = page
+        page.add_init_script(CSP_SPY)
         page.on("console", self._console)
         page.on("pageerror", self._page_error)
+
+    def csp_violations(self) -> list[str]:
+        """What the page's Content-Security-Policy refused so far."""
+        found: list[str] = self.page.evaluate("window.__csp || []")
+        return found
 
     def _console(self, msg: ConsoleMessage) -> None:
         if msg.type == "error":
@@ -150,6 +162,7 @@ def test_page_live_values_commands_and_history(stack: Stack, browser: Browser) -
 
         page.screenshot(path=str(ARTIFACTS / "page.png"), full_page=True)
         assert console.errors == []
+        assert console.csp_violations() == []
     finally:
         context.close()
         for relay in ("living", "water-heater"):  # back to auto for whoever comes next
@@ -178,5 +191,27 @@ def test_page_on_a_phone(stack: Stack, browser: Browser) -> None:
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "page-phone.png"), full_page=True)
         assert console.errors == []
+        assert console.csp_violations() == []
+    finally:
+        context.close()
+
+
+def test_docs_render_offline_under_their_csp(stack: Stack, browser: Browser) -> None:
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    console = Console(page)
+    elsewhere: list[str] = []
+
+    def refuse(route: Route) -> None:  # a CDN request would fail offline: record it
+        elsewhere.append(route.request.url)
+        route.abort()
+
+    page.route(re.compile(r"^https?://(?!127\.0\.0\.1)"), refuse)
+    try:
+        page.goto(f"{stack.url}/docs")
+        page.wait_for_selector("#operations-default-get_state_api_state_get", timeout=15_000)
+        assert elsewhere == []
+        assert console.errors == []
+        assert console.csp_violations() == []
     finally:
         context.close()

@@ -90,6 +90,8 @@ export function el(tag, attrs = {}, ...children) {
     if (v === undefined || v === null || v === false) continue;
     if (k === "dataset") Object.assign(node.dataset, v);
     else if (k === "class") node.className = v;
+    // Through the CSSOM: the CSP refuses style attributes (style-src 'self', no inline).
+    else if (k === "style") node.style.cssText = String(v);
     else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
     else node.setAttribute(k, v === true ? "" : String(v));
   }
