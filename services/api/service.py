@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import logging
+import socket
 import threading
 from pathlib import Path
 
@@ -36,18 +38,47 @@ class ApiService(Service[ApiInputs]):
             app, host=cfg.host, port=cfg.port, log_level="warning", access_log=False,
             ws="websockets-sansio", lifespan="on", timeout_graceful_shutdown=2,
         ))
-        self.thread = threading.Thread(target=self.server.run, name="api", daemon=True)
+        self.host, self.port = cfg.host, cfg.port
+        self.thread: threading.Thread | None = None
         self.url = f"http://{cfg.host}:{cfg.port}"
 
     def start(self) -> None:
-        """Serve (uvicorn installs no signal handlers outside the main thread)."""
+        """Bind the port here, so a taken port fails the start; then serve in a thread
+        (uvicorn installs no signal handlers outside the main thread)."""
+        sock = listen(self.host, self.port)
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [sock]},
+                                       name="api", daemon=True)
         self.thread.start()
         log.info("service=api listening on %s", self.url)
 
     def stop(self) -> None:
         """Close connections and stop serving."""
+        if self.thread is None:
+            return
         self.server.should_exit = True
         self.thread.join(timeout=4)
         if self.thread.is_alive():  # a client holding a connection open: don't wait on it
             self.server.force_exit = True
             self.thread.join(timeout=2)
+
+
+class PortInUseError(OSError):
+    """The API's port is taken by another program."""
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """A listening socket on host:port, or PortInUseError saying which."""
+    family, kind, proto, _, address = socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
+    try:
+        sock.bind(address)
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise PortInUseError(exc.errno, f"port {port} on {host} is already in use "
+                                 "(another program, or another enerbox api)") from None
+        raise
+    return sock
