@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -10,12 +11,16 @@ from pathlib import Path
 from services.teleinfo.fields import normalize
 from services.teleinfo.protocol import Decoder, GroupCache, Mode
 
-SHARED = next(
-    (p / "shared" for p in Path(__file__).resolve().parents
-     if (p / "shared" / "fixtures").is_dir()),
-    Path("/work/shared"),
-)
-TIC = SHARED / "fixtures" / "teleinfo"
+
+def _shared_dir() -> Path | None:
+    """$ENERBOX_SHARED, else ../shared next to the checkout (captures: test data only)."""
+    env = os.environ.get("ENERBOX_SHARED")
+    shared = Path(env) if env else Path(__file__).resolve().parents[2] / "shared"
+    return shared if (shared / "fixtures").is_dir() else None
+
+
+SHARED = _shared_dir()
+NO_SHARED = "../shared/fixtures not found next to the checkout (set ENERBOX_SHARED)"
 
 
 def _frames_per_s(stream: bytes, cache: Callable[[], GroupCache], mode: Mode | None,
@@ -54,8 +59,11 @@ def decode_figures() -> list[tuple[str, float]]:
         ("standard 3-phase Tempo capture (noisy)", "std_tri_tempo_noisy_teleinfo-nom.bin",
          Mode.STANDARD),
     ]
+    if SHARED is None:
+        print(f"  (captures skipped: {NO_SHARED})")
+        captures = []
     for label, name, _mode in captures:
-        path = TIC / name
+        path = (SHARED or Path()) / "fixtures" / "teleinfo" / name
         if not path.exists():
             print(f"  (skipped {label}: {path} not found)")
             continue

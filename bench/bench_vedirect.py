@@ -5,11 +5,10 @@ from __future__ import annotations
 import gc
 import time
 
-from bench.bench_teleinfo import SHARED
+from bench.bench_teleinfo import NO_SHARED, SHARED
 from services.vedirect.fields import normalize
 from services.vedirect.protocol import Decoder
 
-VED = SHARED / "fixtures" / "vedirect"
 CAPTURES = [
     ("BMV-700 (main + history blocks)", "bmv700_karioja_bvm702.dump"),
     ("BlueSolar MPPT 75/15 (HEX messages)", "mppt_bluesolar_75-15_fw150_velog-001.log"),
@@ -37,8 +36,11 @@ def blocks_per_s(data: bytes, seconds: float = 2.0) -> float:
 def main() -> None:
     """Print the figures."""
     print("VE.Direct full decode (blocks + checksums + merge + normalized fields), one core:")
+    if SHARED is None:
+        print(f"  (skipped: {NO_SHARED})")
+        return
     for label, name in CAPTURES:
-        path = VED / name
+        path = SHARED / "fixtures" / "vedirect" / name
         if not path.exists():
             print(f"  (skipped {label}: {path} not found)")
             continue

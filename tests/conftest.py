@@ -23,23 +23,21 @@ RUN_ID = uuid.uuid4().hex[:8]
 
 
 def _shared_dir() -> Path | None:
-    """../shared next to the checkout (or $ENERBOX_SHARED): test data only, never copied."""
-    candidates = [os.environ.get("ENERBOX_SHARED", "")]
-    candidates += [str(p / "shared") for p in ROOT.parents]
-    candidates.append("/work/shared")
-    for candidate in candidates:
-        if candidate and (Path(candidate) / "fixtures").is_dir():
-            return Path(candidate)
-    return None
+    """$ENERBOX_SHARED, else ../shared next to the checkout: test data only, never copied."""
+    env = os.environ.get("ENERBOX_SHARED")
+    shared = Path(env) if env else ROOT.parent / "shared"
+    return shared if (shared / "fixtures").is_dir() else None
 
 
 SHARED = _shared_dir()
+NO_SHARED = "../shared/fixtures not found next to the checkout (set ENERBOX_SHARED): " \
+    "capture tests skipped"
 
 
 def fixture(protocol: str, name: str) -> Path:
     """Path of a capture under ../shared/fixtures; skips the test when ../shared is absent."""
     if SHARED is None:
-        pytest.skip("../shared/fixtures not found (set ENERBOX_SHARED)")
+        pytest.skip(NO_SHARED)
     return SHARED / "fixtures" / protocol / name
 
 
