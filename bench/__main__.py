@@ -1,6 +1,14 @@
 """`python -m bench`: run every benchmark and print its figures."""
 
-from bench import bench_api, bench_historian, bench_shedding, bench_teleinfo, bench_vedirect, rss
+from bench import (
+    bench_api,
+    bench_api_body,
+    bench_historian,
+    bench_shedding,
+    bench_teleinfo,
+    bench_vedirect,
+    rss,
+)
 
 bench_teleinfo.main()
 bench_vedirect.main()
@@ -8,3 +16,4 @@ rss.main()
 bench_shedding.main()
 bench_historian.main()
 bench_api.main()
+bench_api_body.main()
