@@ -139,6 +139,8 @@ class Harness:
         else:
             self.service.stop_event.set()
             self.service.thread.join(5)
+            for board in self.service.boards.values():  # the process's pins die with it
+                board.close()
         self.service.bus.stop()
         self.service = None
 
