@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT    := DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get
 
-.PHONY: run test lint bench venv system-deps install clean
+.PHONY: run test lint bench faults venv system-deps install clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -34,7 +34,7 @@ system-deps:
 	fi
 
 lint: venv
-	$(BIN)/ruff check services tests bench
+	$(BIN)/ruff check services tests bench faults
 	$(BIN)/mypy
 
 test: venv system-deps lint
@@ -42,6 +42,11 @@ test: venv system-deps lint
 
 bench: venv
 	$(BIN)/python -m bench
+
+# Kill real processes on loopback and print how long each load takes to reach its safe state
+# (docs/FAULTS.md); the table also goes to run/faults.json.
+faults: venv system-deps
+	$(BIN)/python -m faults
 
 run: venv system-deps
 	$(BIN)/enerbox sim stack

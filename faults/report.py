@@ -1,0 +1,94 @@
+"""The figures: one row per measurement, printed as a table and written as JSON."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass
+class Row:
+    """One measured figure: how long (or how much) against the limit it should stay within.
+
+    ``value`` None means the wanted state was not reached within ``waited``.
+    """
+
+    fault: str
+    loads: list[str]
+    value: float | None
+    unit: str  # "s", "ms", "MB", or "" for a yes/no figure
+    limit: float | None
+    waited: float | None = None
+    note: str = ""
+    ok: bool | None = None  # the verdict of a yes/no figure (no limit)
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def within(self) -> str:
+        """yes / no / '-' (no limit: a figure to read, not to judge)."""
+        if self.ok is not None:
+            return "yes" if self.ok else "no"
+        if self.limit is None:
+            return "-"
+        if self.value is None:
+            return "no" if self.waited is None or self.waited >= self.limit else "?"
+        return "yes" if self.value <= self.limit else "no"
+
+    def shown(self) -> str:
+        """The value as printed."""
+        if self.value is None:
+            return f">{self.waited:.0f} {self.unit}" if self.waited is not None else "n/a"
+        digits = 2 if self.unit == "s" else 1
+        return f"{self.value:.{digits}f} {self.unit}".strip()
+
+
+def _limit(row: Row) -> str:
+    if row.limit is None:
+        return "-"
+    return f"{row.limit:g} {row.unit}".strip()
+
+
+def table(rows: list[Row]) -> str:
+    """A plain-text table (also valid Markdown)."""
+    head = ["fault", "loads", "measured", "limit", "within", "note"]
+    lines = [[r.fault, ", ".join(r.loads) or "-", r.shown(), _limit(r), r.within, r.note]
+             for r in rows]
+    widths = [max(len(h), *(len(line[i]) for line in lines)) if lines else len(h)
+              for i, h in enumerate(head)]
+
+    def fmt(cells: list[str]) -> str:
+        return "| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)) + " |"
+
+    out = [fmt(head), "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
+    out += [fmt(line) for line in lines]
+    return "\n".join(out)
+
+
+def commit(rev: str = "HEAD", dirty: bool = True) -> str:
+    """A commit's short hash (with '+dirty' when ``dirty`` and the tree has changes)."""
+    try:
+        sha = subprocess.run(["git", "rev-parse", "--short", rev], cwd=ROOT, check=True,
+                             capture_output=True, text=True).stdout.strip()
+        changes = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                               cwd=ROOT, check=True, capture_output=True, text=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return sha + ("+dirty" if dirty and changes.strip() else "")
+
+
+def write_json(rows: list[Row], path: Path, elapsed_s: float, version: str) -> None:
+    """run/faults.json: the rows, the commit and the date."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    doc = {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "commit": version,
+        "elapsed_s": round(elapsed_s, 1),
+        "rows": [{**asdict(r), "within": r.within, "shown": r.shown()} for r in rows],
+    }
+    path.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
