@@ -107,6 +107,7 @@ def test_stop_and_continue_neither_crash_nor_silence_the_simulator(
     assert not link.is_symlink()
 
 
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
 def test_a_dead_worker_ends_the_simulator_with_an_error(tmp_path: Path) -> None:
     def broken() -> Iterator[bytes]:
         yield b"\r\n"
