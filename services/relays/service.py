@@ -318,7 +318,7 @@ class RelaysService(Service[RelaysConfig]):
         elif topic.kind in (TopicKind.HEARTBEAT, TopicKind.STATE):
             if not inbound.payload:  # expired or cleared
                 if topic.kind == TopicKind.STATE and topic.device:
-                    self.watch.state(topic.device, None, None, now)
+                    self.watch.state(topic.device[:64], None, None, now)
                 return
             state = DeviceState.decode(inbound.payload)
             if isinstance(state, Rejection):
@@ -326,7 +326,7 @@ class RelaysService(Service[RelaysConfig]):
             elif topic.kind == TopicKind.HEARTBEAT:
                 self.watch.heartbeat(state, now, time.time())
             elif topic.device:
-                self.watch.state(topic.device, state, inbound.expiry_s, now)
+                self.watch.state(topic.device[:64], state, inbound.expiry_s, now)
 
     def _reject(self, relay_id: str | None, topic: Topic | TopicKind, why: Rejection) -> None:
         """Report a refused message: which relay, which kind of topic, why, and a bounded

@@ -5,7 +5,7 @@ state). Pure: monotonic ``now`` and wall-clock ``wall`` are passed in."""
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from services.core.contract import DeviceState
 
@@ -25,8 +25,12 @@ class SheddingWatch:
     started: float  # monotonic start of relays: with no news yet, the grace runs from here
     online: bool | None = None  # its status; None: no news yet
     beat_deadline: float | None = None  # None: no heartbeat seen (one that never beats)
-    stale: dict[str, bool] = field(default_factory=dict)  # its state per meter
-    state_deadline: dict[str, float] = field(default_factory=dict)  # each state's expiry
+    # Its latest state: which meter, whether it said stale, when its message expiry runs out.
+    # Only the latest counts (shedding watches one meter): an old meter's retained state
+    # left from a config change must not hold the fail-safe on forever.
+    meter: str | None = None
+    stale: bool = False
+    state_deadline: float = math.inf
     failsafe: bool = False
     reason: str | None = None  # why the fail-safe is on
     down_since: float | None = None
@@ -49,14 +53,15 @@ class SheddingWatch:
 
     def state(self, meter: str, state: DeviceState | None, expiry_s: int | None,
               now: float) -> None:
-        """Its state for one meter (None: cleared); ``stale: true`` means its meter went
-        silent, and a state older than its own message expiry is no news either."""
+        """Its state for a meter (None: cleared); ``stale: true`` means its meter went silent,
+        and a state older than its own message expiry is no news either."""
         if state is None:
-            self.stale.pop(meter, None)
-            self.state_deadline.pop(meter, None)
+            if meter == self.meter:
+                self.meter, self.stale, self.state_deadline = None, False, math.inf
             return
-        self.stale[meter] = state.fields.get("stale") is True
-        self.state_deadline[meter] = now + expiry_s if expiry_s else math.inf
+        self.meter = meter
+        self.stale = state.fields.get("stale") is True
+        self.state_deadline = now + expiry_s if expiry_s else math.inf
 
     def why_gone(self, now: float) -> str | None:
         """Why shedding cannot be relied on now, or None when it is there and fresh."""
@@ -66,10 +71,9 @@ class SheddingWatch:
             return "shedding offline"
         if self.beat_deadline is not None and now > self.beat_deadline:
             return "shedding heartbeat lost"
-        stale = sorted(m for m, s in self.stale.items() if s)
-        if stale:
-            return f"shedding data stale (meter {', '.join(stale)[:80]})"
-        if any(now > deadline for deadline in self.state_deadline.values()):
+        if self.stale:
+            return f"shedding data stale (meter {self.meter})"
+        if now > self.state_deadline:
             return "shedding state expired"
         return None
 
