@@ -85,7 +85,8 @@ class Relay:
         return self.wish
 
     def status(self) -> dict[str, Any]:
-        """The relay's state message (DESIGN.md field names)."""
+        """The relay's state message (DESIGN.md field names). ``source``: failsafe (shedding
+        gone: held in its safe state, ``shed_reason`` says why), shed, user, auto, default."""
         value = self.output.written
         until = self.state.until
         out: dict[str, Any] = {
@@ -191,6 +192,7 @@ class RelaysService(Service[RelaysConfig]):
         for relay in self.relays.values():
             self._write(relay, relay.cfg.safe_state, now)
             relay.source = SHED if relay.state.shed else DEFAULT
+            relay.failsafe_reason = None
             self._publish(relay)
         self._persist(force=True)
         for board in self.boards.values():

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from smbus2 import SMBus
 
+from services.core.store import load_json
 from services.relays.drivers.base import SMBusLike
 
 PCF8574 = "pcf8574"
@@ -193,9 +194,9 @@ class FakeSMBus:
 
     def _load(self) -> None:
         assert self.state_file is not None
-        if not self.state_file.exists():
+        data = load_json(self.state_file)
+        if not isinstance(data, dict):
             return
-        data = json.loads(self.state_file.read_text())
         self.chips = {int(a, 0): _Chip(c["kind"], list(c["regs"])) for a, c in data.items()}
 
     def _save(self) -> None:
