@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 import traceback
@@ -70,7 +71,9 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(table(rows))
     write_json(rows, args.json, elapsed, version)
-    print(f"\n{len(rows)} figures in {elapsed:.0f} s; written to {args.json}")
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"\n{len(rows)} figures in {elapsed:.0f} s (load average {load} on {os.cpu_count()} "
+          f"CPUs); written to {args.json}")
     return 0
 
 

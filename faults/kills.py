@@ -15,6 +15,7 @@ from faults.stack import (
     STALE_AFTER_S,
     Stack,
     grace_s,
+    on_topic,
     relay_is,
     relay_value,
     relays_state_expiry_s,
@@ -168,6 +169,10 @@ def relays_killed(work: Path) -> list[Row]:
         versions = stack.board.versions
         t1 = time.monotonic()
         stack.start("relays")
+        # Up again: online, and every relay's state published (start-up writes are over).
+        up = stack.rec.wait_for(on_topic(f"{PREFIX}/relays/status"), 30, t1)
+        for relay in LOADS:
+            stack.rec.wait_for(on_topic(f"{PREFIX}/relays/{relay}/state"), 10, t1)
         back = time_to(stack, commanded, t1, 20)
         time.sleep(1.0)  # any stray write after the orders are back
         seq = stack.board.since(t1)
@@ -180,7 +185,8 @@ def relays_killed(work: Path) -> list[Row]:
                         LOADS, float(bad), "", 0.0, None,
                         "; ".join(f"{r}: {' > '.join(str(v) for v in vs)}"
                                   for r, vs in patterns.items())
-                        + f"; {writes} board file versions seen",
+                        + f"; {writes} board file versions seen"
+                        + ("" if up else "; relays did not come back online"),
                         details={"sequence": [(round(t - t1, 4), s) for t, s in seq],
                                  "back_s": back, "board_file_versions": writes,
                                  "timeline": timeline(stack.rec, t1),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -89,6 +90,9 @@ def write_json(rows: list[Row], path: Path, elapsed_s: float, version: str) -> N
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "commit": version,
         "elapsed_s": round(elapsed_s, 1),
+        # Latencies on a shared 2-core box depend on what else runs: the load says how much.
+        "loadavg": [round(x, 2) for x in os.getloadavg()],
+        "cpus": os.cpu_count(),
         "rows": [{**asdict(r), "within": r.within, "shown": r.shown()} for r in rows],
     }
     path.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
