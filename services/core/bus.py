@@ -14,6 +14,7 @@ import contextlib
 import logging
 import os
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -32,6 +33,11 @@ from services.core.contract import Event, EventKind, TopicKind, Topics
 from services.core.contract.messages import to_json, utc_now_iso
 
 log = logging.getLogger(__name__)
+
+# CONNACK reason codes that mean "wrong credentials" (MQTT v5: bad user name or password,
+# not authorized; v3.1.1's 4 and 5 arrive as these too).
+_AUTH_REFUSED = {0x86, 0x87}
+
 
 Handler = Callable[[str, bytes], None]
 Ack = Callable[[], None]
@@ -54,6 +60,33 @@ class Inbound:
 
 
 InboundHandler = Callable[[Inbound], None]
+
+
+def new_client(
+    config: MqttConfig, client_id: str, *, manual_ack: bool = False
+) -> mqtt.Client:
+    """A paho MQTT v5 client with the settings every enerbox connection shares: credentials,
+    reconnection backoff, Nagle off (the Bus and each device's availability connection)."""
+    client = mqtt.Client(
+        CallbackAPIVersion.VERSION2, client_id=client_id[:64],
+        protocol=MQTTProtocolVersion.MQTTv5, manual_ack=manual_ack,
+    )
+    # paho 2.2 logs an ERROR on every loop pass while disconnected: one line per broker
+    # outage is ours to write (SD cards wear out), so its own logger stays off.
+    client.disable_logger()
+    if config.username:
+        password = config.password.get_secret_value() if config.password else None
+        client.username_pw_set(config.username, password)
+    client.reconnect_delay_set(min_delay=1, max_delay=config.reconnect_max_s)
+    client.on_socket_open = _no_delay
+    return client
+
+
+def _no_delay(_client: mqtt.Client, _userdata: Any, sock: Any) -> None:
+    # Nagle's algorithm holds a small publish back until the previous one is acked
+    # (40 ms with delayed ACKs): a shed command must not wait for that.
+    with contextlib.suppress(OSError, AttributeError):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
 @dataclass(slots=True)
@@ -90,24 +123,18 @@ class Bus:
             stable = f"enerbox-{service}-{config.prefix.replace('/', '-')}"
             client_id = stable if durable_session_s else (
                 f"enerbox-{service}-{socket.gethostname()}-{os.getpid()}")
-        client = mqtt.Client(
-            CallbackAPIVersion.VERSION2, client_id=client_id[:64],
-            protocol=MQTTProtocolVersion.MQTTv5, manual_ack=bool(durable_session_s),
-        )
-        # paho 2.2 logs an ERROR on every loop pass while disconnected: one line per broker
-        # outage is ours to write (SD cards wear out), so its own logger stays off.
-        client.disable_logger()
+        # The last connection problem (refused, unreachable), None while connected: for the
+        # runner to print; logged once per change, not once per retry.
+        self.problem: str | None = None
+        self.connect_failures = 0  # failed attempts since the last success
+        client = new_client(config, client_id, manual_ack=bool(durable_session_s))
         client.will_set(self.topics.status, "offline", qos=1, retain=True)
-        if config.username:
-            password = config.password.get_secret_value() if config.password else None
-            client.username_pw_set(config.username, password)
-        client.reconnect_delay_set(min_delay=1, max_delay=config.reconnect_max_s)
         # Bound what paho queues while the broker is away: retained state is re-sent from our
         # own cache on reconnect, so only events wait in this queue.
         client.max_queued_messages_set(1000)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
-        client.on_socket_open = self._on_socket_open
+        client.on_connect_fail = self._on_connect_fail
         self._client = client
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -301,12 +328,21 @@ class Bus:
 
     # -- paho callbacks (network thread) -----------------------------------------------------
 
-    @staticmethod
-    def _on_socket_open(_client: mqtt.Client, _userdata: Any, sock: Any) -> None:
-        # Nagle's algorithm holds a small publish back until the previous one is acked
-        # (40 ms with delayed ACKs): a shed command must not wait for that.
-        with contextlib.suppress(OSError, AttributeError):
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    def _set_problem(self, problem: str, level: int) -> None:
+        self.connect_failures += 1
+        if problem != self.problem:
+            self.problem = problem
+            log.log(level, "service=%s %s", self.topics.service, problem)
+
+    def _on_connect_fail(self, _client: mqtt.Client, _userdata: Any) -> None:
+        # paho calls this from inside its `except OSError` (connect_async + loop_start would
+        # otherwise retry in silence), so the error is the one being handled.
+        exc = sys.exc_info()[1]
+        why = (exc.strerror or str(exc)) if isinstance(exc, OSError) else "connection failed"
+        self._set_problem(
+            f"cannot reach mqtt broker {self.config.host}:{self.config.port}: {why}; retrying",
+            logging.WARNING,
+        )
 
     def _on_connect(
         self,
@@ -317,8 +353,15 @@ class Bus:
         _props: Properties | None,
     ) -> None:
         if reason.is_failure:
-            log.error("service=%s broker refused connection: %s", self.topics.service, reason)
+            hint = " (check mqtt.username / password)" if reason.value in _AUTH_REFUSED else ""
+            self._set_problem(
+                f"mqtt broker {self.config.host}:{self.config.port} refused the connection: "
+                f"{reason}{hint}",
+                logging.ERROR,
+            )
             return
+        self.problem = None
+        self.connect_failures = 0
         log.info(
             "service=%s %s to mqtt %s:%s",
             self.topics.service,

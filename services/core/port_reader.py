@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import TypeVar
 
 from services.core.bus import Bus
+from services.core.contract.topics import ha_status_topic
 from services.core.config import Settings
 from services.core.serial_link import LineSettings, PortError, SerialLink
 from services.core.service import Service
@@ -97,7 +98,8 @@ class PortService(Service[S]):
         if not readers:
             log.info("service=%s no port configured: idle", self.name)
         if config.homeassistant.discovery:
-            bus.subscribe(f"{config.homeassistant.discovery_prefix}/status", self._ha_status)
+            bus.subscribe(ha_status_topic(config.homeassistant.discovery_prefix),
+                          self._ha_status)
 
     def _ha_status(self, _topic: str, payload: bytes) -> None:
         if payload.strip().lower() == b"online":

@@ -57,9 +57,10 @@ class MeterReader(PortReader):
         super().run()
 
     def stop(self) -> None:
-        """Stop reading; the meter goes offline."""
+        """Stop reading; the meter goes offline and its availability connection closes."""
         super().stop()
         self._set_online(False, "service stopped")
+        self.out.close()
 
     def on_open(self, now: float) -> None:
         """A fresh port: forget partial frames; detect the mode when it is not set."""

@@ -53,15 +53,16 @@ class VedirectReader(PortReader):
         if self.out is None or self.out.device != device:
             if self.out is not None:  # another device on this cable now
                 self.out.set_online(False, f"replaced by {device} on {self.port_cfg.port}")
+                self.out.close()
             self.out = DevicePublisher(self.bus, device, FIELDS, self.discovery_prefix)
             self.sent = {}
         return self.out
 
     def stop(self) -> None:
-        """Stop reading; the device goes offline."""
+        """Stop reading; the device goes offline and its availability connection closes."""
         super().stop()
         if self.out is not None:
-            self.out.set_online(False, "service stopped", quiet=True)
+            self.out.close()
 
     def on_open(self, now: float) -> None:
         """A fresh port: nothing half-read carries over."""

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import logging
+import os
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
+import pytest
 from paho.mqtt import publish
 
 from services.core.bus import Bus
@@ -122,3 +126,79 @@ def test_a_failing_handler_does_not_kill_the_connection(broker: Broker, prefix: 
         assert bus.connected.is_set()
     finally:
         bus.stop()
+
+
+# -- connection problems are said, once each -----------------------------------------------
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.05)
+
+
+def messages(caplog: pytest.LogCaptureFixture, text: str) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if text in r.getMessage()]
+
+
+@pytest.fixture
+def secure_broker(tmp_path: Path) -> Iterator[Broker]:
+    """A mosquitto that wants a user name and a password (user `teleinfo`, `s3cret`)."""
+    passwd = tmp_path / "passwd"
+    passwd.touch(mode=0o600)
+    subprocess.run(["mosquitto_passwd", "-b", str(passwd), "teleinfo", "s3cret"], check=True,
+                   capture_output=True)
+    b = Broker(tmp_path)
+    # As root, mosquitto 2 drops to its own user before reading the password file.
+    root = "user root\n" if os.geteuid() == 0 else ""
+    b.conf.write_text(f"listener {b.port} 127.0.0.1\nallow_anonymous false\n"
+                      f"password_file {passwd}\npersistence false\n{root}", encoding="utf-8")
+    b.start()
+    yield b
+    b.stop()
+
+
+def test_refused_credentials_are_said_once_while_retrying(
+    secure_broker: Broker, prefix: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="services.core.bus")
+    bus = Bus(MqttConfig(host=secure_broker.host, port=secure_broker.port, prefix=prefix,
+                         username="teleinfo", password="wrong", reconnect_max_s=1), "demo")
+    bus.start()
+    try:
+        wait_until(lambda: bus.connect_failures >= 3)  # retried, with the bus's backoff
+        refused = messages(caplog, "refused the connection")
+        assert len(refused) == 1, [r.getMessage() for r in refused]
+        assert refused[0].levelno == logging.ERROR
+        expected = (f"mqtt broker {secure_broker.host}:{secure_broker.port} refused the "
+                    "connection: Not authorized (check mqtt.username / password)")
+        assert expected in refused[0].getMessage()
+        assert bus.problem is not None and expected in bus.problem
+        assert not bus.connected.is_set()
+        assert "wrong" not in caplog.text  # the password is never logged
+    finally:
+        bus.stop()
+
+
+def test_unreachable_broker_is_said_once_then_connected(
+    tmp_path: Path, prefix: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="services.core.bus")
+    late = Broker(tmp_path)  # its port: free, nothing listens there yet
+    bus = Bus(MqttConfig(host=late.host, port=late.port, prefix=prefix, reconnect_max_s=1),
+              "demo")
+    bus.start()
+    try:
+        wait_until(lambda: bus.connect_failures >= 3)
+        line = f"cannot reach mqtt broker {late.host}:{late.port}: Connection refused; retrying"
+        assert len(messages(caplog, line)) == 1, caplog.text
+        assert bus.problem == line
+        late.start()
+        assert bus.wait_connected(20)
+        assert bus.problem is None
+        assert messages(caplog, f"connected to mqtt {late.host}:{late.port}")
+        assert len(messages(caplog, "cannot reach")) == 1
+    finally:
+        bus.stop()
+        late.stop()

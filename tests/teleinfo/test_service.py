@@ -138,7 +138,8 @@ def test_readings_reach_mqtt_with_discovery(
     ha = watch(f"{prefix}/ha/#")
     disc = json.loads(ha.wait_for(lambda m: m.topic.endswith("/config")).payload)
     comps = disc["components"]
-    energy = next(c for c in comps.values() if c["state_topic"] == f"{base}/energy_import_wh")
+    energy = next(c for c in comps.values() if c["state_topic"] == f"{base}/state"
+                  and "'energy_import_wh']" in c["value_template"])
     assert (energy["device_class"], energy["state_class"], energy["unit_of_measurement"]) == (
         "energy", "total_increasing", "Wh")
     assert disc["device"]["serial_number"] == state["meter_id"]
@@ -212,8 +213,9 @@ def test_wrong_port_is_reported_once_and_retried(
     svc = service(tmp_path, procs, broker, prefix, str(missing), reconnect_max_s=0.5)
     w.payload(f"{prefix}/teleinfo/status", b"online")
     w.payload(f"{prefix}/teleinfo/linky/availability", b"offline")
-    diag = json.loads(w.topic(f"{prefix}/teleinfo/linky/diagnostics").payload)
-    assert f"cannot open {missing}" in diag["last_error"]
+    # The first diagnostics may come before the first failed open: wait for the one after.
+    w.wait_for(lambda m: m.topic == f"{prefix}/teleinfo/linky/diagnostics"
+               and f"cannot open {missing}" in (json.loads(m.payload)["last_error"] or ""))
     time.sleep(3)  # several retries
     assert svc.log.count(f"cannot open {missing}") == 1
     assert "Traceback" not in svc.log
@@ -234,3 +236,26 @@ def test_broken_config_stops_with_the_key(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "teleinfo.meters.0.mode = 'standrad'" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_kill_9_takes_the_meter_offline(
+    tmp_path: Path, procs: list[Proc], broker: Broker, prefix: str,
+    watch: Callable[[str], Watcher],
+) -> None:
+    """The meter's availability has a last will of its own: a dead teleinfo makes
+    ``teleinfo/linky/availability`` go offline, not only ``teleinfo/status``."""
+    w = watch(f"{prefix}/#")
+    _, link = sim(tmp_path, procs, "--mode", "standard", "--speed", "4")
+    svc = service(tmp_path, procs, broker, prefix, str(link))
+    base = f"{prefix}/teleinfo/linky"
+    w.payload(f"{base}/availability", b"online", timeout=20)
+    count = w.count()
+    killed = time.monotonic()
+    svc.stop(signal.SIGKILL)
+    offline = w.payload(f"{base}/availability", b"offline", after=count, timeout=60)
+    delay = time.monotonic() - killed
+    print(f"availability offline {delay * 1000:.0f} ms after kill -9")
+    assert offline
+    w.payload(f"{prefix}/teleinfo/status", b"offline", after=count, timeout=60)
+    # Retained: a consumer that connects later is told too.
+    assert watch(f"{base}/availability").topic(f"{base}/availability").payload == b"offline"

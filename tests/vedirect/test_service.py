@@ -85,9 +85,12 @@ def test_two_ports_unplug_one_while_the_other_keeps_publishing(
     names = {c["device"]["name"] for c in configs.values()}
     assert "Roof MPPT" in names and len(names) == 2
     comps = {k: v for c in configs.values() for k, v in c["components"].items()}
-    soc = next(c for c in comps.values() if c["state_topic"] == f"{a}/soc_pct")
+    # Components read the state JSON; a field absent from it renders None ("unknown").
+    soc = next(c for c in comps.values() if c["state_topic"] == f"{a}/state"
+               and "'soc_pct'" in c["value_template"])
     assert (soc["device_class"], soc["unit_of_measurement"]) == ("battery", "%")
-    total = next(c for c in comps.values() if c["state_topic"] == f"{b}/yield_total_kwh")
+    total = next(c for c in comps.values() if c["state_topic"] == f"{b}/state"
+                 and "'yield_total_kwh'" in c["value_template"])
     assert (total["device_class"], total["state_class"], total["unit_of_measurement"]) == (
         "energy", "total_increasing", "kWh")
     # Pull the battery monitor's cable: it goes offline, the charger keeps publishing.
