@@ -16,7 +16,7 @@ from pathlib import Path
 from faults.kills import LOADS
 from faults.procs import listening, rss_kb
 from faults.report import Row
-from faults.stack import PREFIX, SAFE, TOKEN, Source, Stack
+from faults.stack import PREFIX, SAFE, TOKEN, Source, Stack, on_topic, relay_is
 
 MB = 1 << 20
 
@@ -73,14 +73,37 @@ def hostile_input(work: Path) -> list[Row]:
                              "payloads": {k: list(v) for k, v in payloads.items()}})]
         # And a shed flag is still obeyed (spoofed here: loopback has no ACL).
         flag = json.dumps({"shed": True, "reason": "fault run", "ts": "2026-01-01T00:00:00Z"})
+        before = stack.board.current().get("bedroom")
         t2 = stack.rec.publish("relays/bedroom/shed", flag)
         shed = stack.board.first("bedroom", SAFE["bedroom"], t2, 10)
         rows.append(Row("hostile input, then a shed flag", ["bedroom"],
                         None if shed is None else round(shed - t2, 3), "s", None, 10,
-                        "board truth", ok=shed is not None))
+                        f"board truth (bedroom was {before} before the flag)",
+                        ok=shed is not None and before != SAFE["bedroom"]))
+        rows.append(_retained_junk_survives_restart(stack))
         return rows
     finally:
         stack.close()
+
+
+def _retained_junk_survives_restart(stack: Stack) -> Row:
+    """Deep nesting left retained on a shed topic, relays killed and started: still obeys?"""
+    stack.rec.publish("relays/living/shed", b"[" * 100_000, retain=True)
+    stack.kill9("relays")
+    t0 = time.monotonic()
+    stack.start("relays")
+    up = stack.rec.wait_for(on_topic(f"{PREFIX}/relays/status"), 30, t0)
+    stack.rec.wait_for(on_topic(f"{PREFIX}/relays/living/state"), 10, t0)
+    t1 = stack.rec.publish("relays/living/set", '{"order":"hors-gel"}')
+    board = stack.board.first("living", "hors-gel", t1, 10)
+    answer = stack.rec.wait_for(relay_is("living", "hors-gel"), 10, t1)
+    alive = stack.procs["relays"].alive()
+    stack.rec.publish("relays/living/shed", b"", retain=True)  # clear it
+    return Row("retained junk on a shed topic, relays restarted, then a command", ["living"],
+               None if answer is None else round(answer.at - t1, 3), "s", None, 10,
+               f"board {'hors-gel' if board else 'unchanged'}; relays "
+               f"{'running' if alive else 'exited'}{'' if up else ', never online'}",
+               ok=board is not None and answer is not None and alive)
 
 
 def _post_chunked(port: int, path: str, total: int, chunk: int = 64 * 1024,

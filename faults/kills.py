@@ -125,7 +125,8 @@ def shedding_killed(work: Path, peak_at_s: float = 30.0) -> list[Row]:
         got = time_to(stack, SAFE, t0, bound)
         peak = stack.rec.wait_for(
             lambda m: m.topic == f"{PREFIX}/teleinfo/linky/state"
-            and (m.json() or {}).get("apparent_power_va", 0) >= 9000, 0, t0)
+            and (m.json() or {}).get("apparent_power_va", 0) >= 9000,
+            max(0.0, t0 + 12 - time.monotonic()), t0)
         notes = [_stragglers(got["board_s"])]
         if peak is not None:
             notes.append(f"peak on the meter at +{peak.at - t0:.1f} s")
