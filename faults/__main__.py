@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
+from types import FrameType
 
 from faults import kills
 from faults.report import Row, commit, table, write_json
@@ -31,6 +33,10 @@ def scenarios() -> dict[str, Scenario]:
     }
 
 
+def _terminate(_signum: int, _frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the chosen scenarios; exit 0 whatever the figures (they are measured, not judged)."""
     known = scenarios()
@@ -48,6 +54,8 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [s for s in chosen if s not in known]
     if unknown:
         parser.error(f"unknown scenario(s): {', '.join(unknown)}")
+    # SIGTERM unwinds like Ctrl-C, so every scenario's finally stops what it started.
+    signal.signal(signal.SIGTERM, _terminate)
     start = time.monotonic()
     rows: list[Row] = []
     version = commit(dirty=True)

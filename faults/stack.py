@@ -106,9 +106,17 @@ class Stack:
         # No ENERBOX_* from the caller's shell: the run is the config we write.
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("ENERBOX_")}
         self.env["PYTHONPATH"] = str(Source.root)
+        self.link = self.work / "tic0"
+        self.sim_started = 0.0
+        try:
+            self._up(peak_at_s, services)
+        except BaseException:
+            self.close()  # a half-started stack leaves nothing running either
+            raise
+
+    def _up(self, peak_at_s: float | None, services: tuple[str, ...]) -> None:
         broker, self.port = start_broker(self.work, self.env)
         self.procs["mosquitto"] = broker
-        self.link = self.work / "tic0"
         self.env["ENERBOX_CONFIG"] = str(self._write_config())
         self.recorder = Recorder(self.port, PREFIX)
         self.watcher = BoardWatcher(self.board_loads())
@@ -251,7 +259,8 @@ class Stack:
             self.recorder.close()
         if self.watcher is not None:
             self.watcher.stop()
-        self.procs["mosquitto"].stop()
+        if "mosquitto" in self.procs:
+            self.procs["mosquitto"].stop()
 
 
 def on_topic(topic: str) -> Callable[[Seen], bool]:
