@@ -38,6 +38,9 @@ log = logging.getLogger(__name__)
 # not authorized; v3.1.1's 4 and 5 arrive as these too).
 _AUTH_REFUSED = {0x86, 0x87}
 
+# A durable session holds its acks until the message is stored (``subscribe_acked``): the
+# broker may send this many meanwhile.
+DURABLE_RECEIVE_MAXIMUM = 4096
 
 Handler = Callable[[str, bytes], None]
 Ack = Callable[[], None]
@@ -57,6 +60,7 @@ class Inbound:
     retain: bool = False
     response_topic: str | None = None
     correlation: bytes | None = None
+    expiry_s: int | None = None  # what is left of its message expiry (None: none set)
 
 
 InboundHandler = Callable[[Inbound], None]
@@ -144,6 +148,9 @@ class Bus:
         if self.durable_session_s:
             props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
             props.SessionExpiryInterval = self.durable_session_s
+            # Unacked messages the broker may have in flight to us: mosquitto 2 takes a v5
+            # client's Receive Maximum instead of its max_inflight_messages (20).
+            props.ReceiveMaximum = DURABLE_RECEIVE_MAXIMUM
             self._client.connect_async(self.config.host, self.config.port,
                                        self.config.keepalive_s, clean_start=False,
                                        properties=props)
@@ -277,11 +284,13 @@ class Bus:
             props = getattr(msg, "properties", None)
             response = getattr(props, "ResponseTopic", None)
             correlation = getattr(props, "CorrelationData", None)
+            expiry = getattr(props, "MessageExpiryInterval", None)
             try:
                 handler(Inbound(
                     msg.topic, bytes(msg.payload), bool(msg.retain),
                     response if isinstance(response, str) else None,
                     bytes(correlation) if isinstance(correlation, bytes | bytearray) else None,
+                    expiry if isinstance(expiry, int) else None,
                 ))
             except Exception:
                 log.exception("handler failed topic=%s", msg.topic)

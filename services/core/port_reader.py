@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from typing import TypeVar
 
 from services.core.bus import Bus
-from services.core.contract.topics import ha_status_topic
 from services.core.config import Settings
+from services.core.contract.topics import ha_status_topic
 from services.core.serial_link import LineSettings, PortError, SerialLink
 from services.core.service import Service
 
