@@ -85,17 +85,21 @@ def teleinfo_killed(work: Path) -> list[Row]:
         bound = limit + 10
         t0 = stack.kill9("teleinfo")
         got = time_to(stack, SAFE, t0, bound)
+        line = timeline(stack.rec, t0)
+        chain = [e for e in line if "availability" in e or "stale" in e or "shedding_" in e]
         rows = [Row("kill -9 teleinfo (meter goes stale)", LOADS, worst(got["board_s"]), "s",
-                    limit, bound, _stragglers(got["board_s"]) or
-                    f"board truth; relay state max {_fmt(worst(got['mqtt_state_s']))}",
-                    details={**got, "timeline": timeline(stack.rec, t0),
-                             "board_at_end": stack.board.current()})]
+                    limit, bound, "; ".join(
+                        [_stragglers(got["board_s"]) or
+                         f"relay state max {_fmt(worst(got['mqtt_state_s']))}", *chain[:3]]),
+                    details={**got, "timeline": line, "board_at_end": stack.board.current()})]
         t1 = time.monotonic()
         stack.start("teleinfo")
         back = time_to(stack, ON, t1, 40)
         rows.append(Row("teleinfo restarted: loads back under normal rules", LOADS,
                         worst(back["board_s"]), "s", None, 40,
-                        f"restore delay {RESTORE_DELAY_S:g} s, one load per delay",
+                        "; ".join([f"shedding.restore_delay_s {RESTORE_DELAY_S:g} s",
+                                   *[e for e in timeline(stack.rec, t1)
+                                     if "shedding" in e or "fresh" in e][:2]]),
                         details={**back, "timeline": timeline(stack.rec, t1)}))
         return rows
     finally:
