@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request, WebSocket
+from fastapi import Path as PathParam
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
@@ -142,8 +143,12 @@ def create_app(config: Settings[ApiInputs], bus: Bus, live: Live, token: str) ->
         """Every relay and radiator with its mode and source."""
         return [relay_view(r) for r in relays_cfg]
 
+    # The configured ids, as documentation only: an unknown one still gets its 404. A default,
+    # not Annotated: annotations are strings here, and this is a local.
+    RELAY_ID = PathParam(json_schema_extra={"enum": list(relays_cfg)})
+
     @app.post("/api/relays/{relay_id}", responses=ERRORS, dependencies=write)
-    async def command(relay_id: str, body: RelayCommand) -> CommandResult:
+    async def command(body: RelayCommand, relay_id: str = RELAY_ID) -> CommandResult:
         """Send a command; answers with the relays service's verdict."""
         if relay_id not in relays_cfg:
             raise HTTPException(404, f"unknown relay {relay_id!r}")
@@ -163,15 +168,14 @@ def create_app(config: Settings[ApiInputs], bus: Bus, live: Live, token: str) ->
                                       description="epoch seconds")],
         end: Annotated[float, Query(ge=0, le=LAST_EPOCH_S, allow_inf_nan=False,
                                     description="epoch seconds")],
-        step: Annotated[int, Query(ge=60, le=86400 * 31, description="seconds, multiple of 60")]
+        step: Annotated[int, Query(ge=60, le=86400 * 31, multiple_of=60,
+                                   description="seconds, multiple of 60")]
         = 60,
         phase: str | None = None, index: str | None = None,
     ) -> HistorySeries:
         """min/mean/max of a field at a step over a range (from the local history)."""
         if end <= start:
             raise HTTPException(400, "end must be after start")
-        if step % 60:
-            raise HTTPException(400, "step must be a multiple of 60 s")
         if (end - start) / step > cfg.max_points:
             raise HTTPException(400, f"range too large: more than {cfg.max_points} points at "
                                      f"{step} s; use a larger step")

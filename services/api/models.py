@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -58,7 +58,15 @@ class StateView(BaseModel):
 class RelayCommand(BaseModel):
     """A mode (on/off/auto) or a fil pilote order, optionally for a while."""
 
-    model_config = ConfigDict(extra="forbid")
+    # What the validator below checks, said in the schema (clients and schemathesis read it).
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"oneOf": [
+        {"required": ["mode"], "properties": {"mode": {"enum": ["on", "off"]}},
+         "not": {"required": ["order"]}},
+        {"required": ["mode"], "properties": {"mode": {"const": "auto"}},
+         "not": {"anyOf": [{"required": ["order"]}, {"required": ["for_s"]}]}},
+        {"required": ["order"], "properties": {"order": {"type": "string"}},
+         "not": {"required": ["mode"]}},
+    ]})
 
     mode: Literal["on", "off", "auto"] | None = None
     order: Order | None = None
@@ -85,7 +93,9 @@ class CommandResult(BaseModel):
 class HistorySeries(BaseModel):
     """[time (epoch s), min, mean, max] per step; null where there was no data."""
 
-    points: list[tuple[float, float | None, float | None, float | None]]
+    # Four-item lists rather than a tuple: a tuple's OpenAPI 3.1 schema (prefixItems) trips
+    # schemathesis 4.32's response check, and the JSON is the same.
+    points: list[Annotated[list[float | None], Field(min_length=4, max_length=4)]]
 
 
 class DayEnergy(BaseModel):

@@ -23,7 +23,7 @@ from typing import Any, Generic, TypeVar, Union, get_args, get_origin
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
-from services.core.topics import check_prefix
+from services.core.contract.topics import check_prefix
 
 ENV_PREFIX = "ENERBOX_"
 DEFAULT_CONFIG = Path("config/enerbox.yaml")

@@ -14,7 +14,7 @@ import json
 import math
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from itertools import groupby
 from pathlib import Path
@@ -144,8 +144,10 @@ class LocalHistory(HistoryReader):
                 else:
                     self.dropped += 1
 
-    def flush(self, now: float, force: bool = False) -> int:
-        """Write every closed minute (every minute with ``force``) in one transaction."""
+    def flush(self, now: float, force: bool = False,
+              also: Callable[[sqlite3.Connection], None] | None = None) -> int:
+        """Write every closed minute (every minute with ``force``) in one transaction; ``also``
+        writes more in that same transaction (the ledger, the delivery marks)."""
         current = int(now // 60)
         with self._lock:
             if force:
@@ -154,14 +156,18 @@ class LocalHistory(HistoryReader):
                 batch = {k: v for k, v in self._buckets.items() if k[3] < current}
                 for k in batch:
                     del self._buckets[k]
+        rolled = self._rolled
         try:
             with self.db_lock:
                 ids = dict(self._ids)
                 with transaction(self.db):
                     written, late = self._write(batch, ids)
                     self._rollup(current // 60, late)
+                    if also is not None:
+                        also(self.db)
                 self._ids = ids  # only now: a rollback forgets the new series
         except BaseException:
+            self._rolled = rolled  # the rollup rolled back too
             with self._lock:  # keep the batch for the next try, merged with what came since
                 for key, b in batch.items():
                     cur = self._buckets.setdefault(key, [b[0], b[1], 0.0, 0])

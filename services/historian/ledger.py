@@ -15,6 +15,7 @@ import math
 import sqlite3
 import threading
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,9 @@ from services.core.history.tariffs import TariffBook
 from services.historian.history import LocalHistory, open_db, transaction
 
 Counter = tuple[str, str, str]  # kind, meter or source name, index
+# day, kind, meter, index, old, new, ts, reason
+Anomaly = tuple[str, str, str, str, float | None, float | None, float, str]
+
 
 def _number(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
@@ -51,8 +55,7 @@ class Ledger(LedgerReader):
         self.max_power_w = max_power_w
         self._lock = threading.Lock()
         self._days: defaultdict[tuple[str, str, str, str], float] = defaultdict(float)
-        self._anomalies: list[tuple[str, str, str, str, float | None, float | None, float,
-                                    str]] = []
+        self._anomalies: list[Anomaly] = []
         self._dirty: set[Counter] = set()
         self._reset: set[str] = set()  # meters swapped: their stored baselines are dropped
         self._ids_dirty: set[str] = set()
@@ -161,6 +164,18 @@ class Ledger(LedgerReader):
 
     def flush(self) -> int:
         """Write day totals, baselines and anomalies in one transaction; rows written."""
+        batch = self.take()
+        if batch.empty:
+            return 0
+        try:
+            with self.db_lock, transaction(self.db):
+                return self.write(self.db, batch)
+        except BaseException:
+            self.restore(batch)  # keep everything for the next try
+            raise
+
+    def take(self) -> LedgerBatch:
+        """What changed since the last take, for ``write`` (the caller's transaction)."""
         with self._lock:
             days, self._days = self._days, defaultdict(float)
             anomalies, self._anomalies = self._anomalies, []
@@ -169,29 +184,47 @@ class Ledger(LedgerReader):
             ids_dirty, self._ids_dirty = self._ids_dirty, set()
             bases = [(*k, *self._base[k]) for k in dirty if k in self._base]
             ids = [(m, self._meter_ids[m]) for m in ids_dirty]
-        if not (days or anomalies or dirty or reset or ids_dirty):
-            return 0
-        try:
-            with self.db_lock, transaction(self.db):
-                db = self.db
-                for meter in reset:
-                    db.execute("DELETE FROM ledger_baselines WHERE kind = ? AND name = ?",
-                               (METER, meter))
-                db.executemany("INSERT OR REPLACE INTO ledger_baselines VALUES (?, ?, ?, ?, ?)",
-                               bases)
-                db.executemany("INSERT OR REPLACE INTO ledger_meters VALUES (?, ?)", ids)
-                db.executemany(
-                    "INSERT INTO ledger_days VALUES (?, ?, ?, ?, ?) ON CONFLICT DO UPDATE "
-                    "SET wh = wh + excluded.wh", [(*k, wh) for k, wh in sorted(days.items())])
-                db.executemany("INSERT INTO anomalies(day, kind, meter, idx, old, new, ts, "
-                               "reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", anomalies)
-        except BaseException:
-            with self._lock:  # keep everything for the next try
-                for k, wh in days.items():
-                    self._days[k] += wh
-                self._anomalies[:0] = anomalies
-                self._dirty |= dirty
-                self._reset |= reset
-                self._ids_dirty |= ids_dirty
-            raise
-        return len(days) + len(anomalies) + len(bases) + len(ids)
+        return LedgerBatch(days, anomalies, dirty, reset, ids_dirty, bases, ids)
+
+    def write(self, db: sqlite3.Connection, batch: LedgerBatch) -> int:
+        """Write a batch inside the caller's transaction (``db_lock`` held); rows written."""
+        for meter in batch.reset:
+            db.execute("DELETE FROM ledger_baselines WHERE kind = ? AND name = ?",
+                       (METER, meter))
+        db.executemany("INSERT OR REPLACE INTO ledger_baselines VALUES (?, ?, ?, ?, ?)",
+                       batch.bases)
+        db.executemany("INSERT OR REPLACE INTO ledger_meters VALUES (?, ?)", batch.ids)
+        db.executemany(
+            "INSERT INTO ledger_days VALUES (?, ?, ?, ?, ?) ON CONFLICT DO UPDATE "
+            "SET wh = wh + excluded.wh", [(*k, wh) for k, wh in sorted(batch.days.items())])
+        db.executemany("INSERT INTO anomalies(day, kind, meter, idx, old, new, ts, "
+                       "reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", batch.anomalies)
+        return len(batch.days) + len(batch.anomalies) + len(batch.bases) + len(batch.ids)
+
+    def restore(self, batch: LedgerBatch) -> None:
+        """Put back a batch whose transaction rolled back, merged with what came since."""
+        with self._lock:
+            for k, wh in batch.days.items():
+                self._days[k] += wh
+            self._anomalies[:0] = batch.anomalies
+            self._dirty |= batch.dirty
+            self._reset |= batch.reset
+            self._ids_dirty |= batch.ids_dirty
+
+
+@dataclass(slots=True)
+class LedgerBatch:
+    """The ledger's changes since the last flush, as ``Ledger.take`` hands them out."""
+
+    days: dict[tuple[str, str, str, str], float]
+    anomalies: list[Anomaly]
+    dirty: set[Counter]
+    reset: set[str]
+    ids_dirty: set[str]
+    bases: list[tuple[str, str, str, float, float]]
+    ids: list[tuple[str, str]]
+
+    @property
+    def empty(self) -> bool:
+        """Nothing to write."""
+        return not (self.days or self.anomalies or self.dirty or self.reset or self.ids_dirty)

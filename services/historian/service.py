@@ -1,14 +1,14 @@
 """historian service: every state on the bus into the local history, the daily ledger,
 InfluxDB and emoncms, without losing a reading when any of them is away.
 
-The MQTT callback only appends to a list; a worker thread takes the list every half
-second, turns states into points and hands them on in batches: one transaction per batch
-into each disk queue, one local-history write per ``flush_interval_s``.
+The MQTT callback only appends to a list; a worker thread takes the list as it fills, turns
+states into points and hands them on in batches: one transaction per batch into each disk
+queue, one commit of the local history and the ledger per ``flush_interval_s``. A message is
+acknowledged to the broker only after that commit (``checkpoint``): a kill -9 loses nothing.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -16,21 +16,26 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
-from services.core.bus import Ack, Bus
+from services.core.bus import DURABLE_RECEIVE_MAXIMUM, Ack, Bus
 from services.core.config import Settings
+from services.core.contract import DeviceState, Rejection, TopicKind
 from services.core.history.tariffs import TariffBook
 from services.core.service import Service
+from services.historian.checkpoint import Checkpoint
 from services.historian.config import HistorianConfig
 from services.historian.emoncms import EmoncmsSink
 from services.historian.history import LocalHistory
 from services.historian.influx import InfluxSink
 from services.historian.ledger import Ledger
-from services.historian.points import Point, flatten, parse_ts
+from services.historian.points import Point, flatten
 from services.historian.spool import Spool
 
 log = logging.getLogger(__name__)
 BATCH_S = 0.5
 MB = 1024 * 1024
+# Acks held that make the worker commit at once, not at the next flush_interval_s: half the
+# broker's window, so it keeps sending while we write (a backlog drains at full speed).
+COMMIT_AT_PENDING = DURABLE_RECEIVE_MAXIMUM // 2
 
 
 class HistorianService(Service[HistorianConfig]):
@@ -51,6 +56,7 @@ class HistorianService(Service[HistorianConfig]):
         self.history = LocalHistory(db, self.cfg.retention_days)
         self.ledger = Ledger(self.history, TariffBook(tariffs=self.cfg.tariffs),
                              tz=self.cfg.timezone, max_power_w=self.cfg.max_power_w)
+        self.checkpoint = Checkpoint(self.history, self.ledger)
         self.production = {(s.service, s.device, s.field): s.scale_to_wh
                            for s in self.cfg.production}
         self.inbox: deque[tuple[str, bytes, Ack]] = deque()
@@ -76,7 +82,7 @@ class HistorianService(Service[HistorianConfig]):
                 node_prefix=emon.node_prefix, on_event=self._event,
             )
         self._budget_warned: set[str] = set()
-        topic = f"{bus.topics.prefix}/+/+/state"
+        topic = bus.topics.any_device(TopicKind.STATE)
         if bus.durable_session_s:
             bus.subscribe_acked(topic, self._on_state)
         else:
@@ -95,8 +101,7 @@ class HistorianService(Service[HistorianConfig]):
         self.wake.set()
         self.thread.join(timeout=10)
         self._drain(time.time())
-        self.history.flush(time.time(), force=True)
-        self.ledger.flush()
+        self.checkpoint.commit(time.time(), force=True)  # every ack goes before the bus stops
         for sink in (self.influx, self.emoncms):
             if sink is not None:
                 sink.stop()
@@ -113,9 +118,9 @@ class HistorianService(Service[HistorianConfig]):
     # -- worker -------------------------------------------------------------------------------
 
     def _run(self) -> None:
-        # Work as soon as something arrives: the broker sends only a few unacknowledged
-        # messages at a time (its inflight window), so waiting would throttle the stream.
-        # Under load the batches grow by themselves: one disk-queue commit per batch.
+        # Work as soon as something arrives; under load the batches grow by themselves: one
+        # disk-queue commit per batch. The broker sends at most DURABLE_RECEIVE_MAXIMUM
+        # unacknowledged messages: past half of it, commit now so that the acks go out.
         next_flush = time.monotonic() + self.cfg.flush_interval_s
         next_prune = 0.0
         while not self.stop_event.is_set():
@@ -125,10 +130,11 @@ class HistorianService(Service[HistorianConfig]):
             try:
                 self._drain(now)
                 mono = time.monotonic()
-                if mono >= next_flush:
+                if self.checkpoint.pending >= COMMIT_AT_PENDING:
+                    self.checkpoint.commit(now, force=True)
+                elif mono >= next_flush:
                     next_flush = mono + self.cfg.flush_interval_s
-                    self.history.flush(now)
-                    self.ledger.flush()
+                    self.checkpoint.commit(now)
                 if mono >= next_prune:
                     next_prune = mono + 86400
                     self.history.prune(now)
@@ -143,19 +149,26 @@ class HistorianService(Service[HistorianConfig]):
             return
         lines: list[str] = []
         emon: list[Point] = []
-        prefix_levels = self.bus.topics.prefix.count("/") + 1
-        for topic, payload, _ack in items:
-            parts = topic.split("/")[prefix_levels:]
-            if len(parts) != 3 or not payload:
-                continue
-            service, device = parts[0], parts[1]
-            try:
-                state = json.loads(payload)
-            except (json.JSONDecodeError, UnicodeDecodeError):
-                continue
-            if not isinstance(state, dict):
-                continue
-            ts = parse_ts(state) or now
+        # Every ack is held until the commit that covers its message, and handed to the
+        # checkpoint only once the disk queues have the batch.
+        held: list[tuple[Ack, float | None]] = []
+        for topic, payload, ack in items:
+            parsed = self.bus.topics.parse(topic)
+            if parsed is None or parsed.device is None or not payload:
+                held.append((ack, None))
+                continue  # not a state, or a cleared retained one
+            service, device = parsed.service, parsed.device
+            decoded = DeviceState.decode(payload)
+            if isinstance(decoded, Rejection):
+                held.append((ack, None))
+                continue  # bounded in size and depth: it can never reach flatten()
+            own_ts = decoded.ts.timestamp() if decoded.ts is not None else None
+            if not self.checkpoint.take(service, device, own_ts):
+                held.append((ack, None))
+                continue  # taken before: redelivered after a crash, or re-published
+            state = dict(decoded.fields)
+            ts = own_ts if own_ts is not None else now
+            held.append((ack, ts))  # acked once the history's minute of ts is committed
             points = flatten(service, device, state, ts)
             for point in points:
                 self.history.add(point)
@@ -168,10 +181,8 @@ class HistorianService(Service[HistorianConfig]):
         self._queue("influxdb", self.influx, lines)
         if self.emoncms is not None and emon:
             self._queue("emoncms", self.emoncms, self.emoncms.items(emon))
-        # Acknowledged to the broker only now that the points sit in the disk queues: a
-        # kill -9 before this line makes the broker deliver them again.
-        for _topic, _payload, ack in items:
-            ack()
+        for ack, ts_held in held:
+            self.checkpoint.hold(ack, ts_held)
 
     def _queue(self, name: str, sink: InfluxSink | EmoncmsSink | None, items: list[str]) -> None:
         if sink is None or not items:

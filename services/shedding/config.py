@@ -7,7 +7,7 @@ from pathlib import Path
 from pydantic import Field, field_validator, model_validator
 
 from services.core.config import Section
-from services.core.topics import slug
+from services.core.contract.topics import slug
 
 
 class LoadConfig(Section):

@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
+from services.core.contract import TopicKind, Topics
+
 RUN_DIR = Path("run")
 
 
@@ -164,12 +166,13 @@ def main(port: int = 1883, run_dir: Path = RUN_DIR, single_process: bool = False
             for service in ("historian", "relays", "shedding", "teleinfo", "vedirect", "api"):
                 stack.spawn(service, [*enerbox, "run", service], env)
         api_port = env["ENERBOX_API__PORT"]
+        topics = Topics(env.get("ENERBOX_MQTT__PREFIX", "enerbox"), "sim")
         print(
             f"enerbox is running with simulated devices: http://127.0.0.1:{api_port}/ "
             f"(write token {env['ENERBOX_API__TOKEN']!r}); logs in run/*.log. Watch MQTT with:\n"
-            f"  mosquitto_sub -h 127.0.0.1 -p {port} -t 'enerbox/#' -v\n"
-            f"  mosquitto_sub -h 127.0.0.1 -p {port} -t 'enerbox/+/+/state'\n"
-            f"  mosquitto_sub -h 127.0.0.1 -p {port} -t 'enerbox/+/events'"
+            f"  mosquitto_sub -h 127.0.0.1 -p {port} -t '{topics.prefix}/#' -v\n"
+            f"  mosquitto_sub -h 127.0.0.1 -p {port} -t '{topics.any_device(TopicKind.STATE)}'\n"
+            f"  mosquitto_sub -h 127.0.0.1 -p {port} -t '{topics.any_service(TopicKind.EVENTS)}'"
             "   # a simulated peak at 45 s: shed, then restored 30 s later\n"
             "Ctrl-C stops everything.",
             flush=True,

@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from services.core.config import Section
-from services.core.topics import slug
+from services.core.contract.topics import slug
 
 
 class MeterConfig(Section):

@@ -10,6 +10,7 @@ import serial
 
 from services.core.bus import Bus
 from services.core.config import Settings
+from services.core.contract import EventKind
 from services.core.device import DevicePublisher
 from services.core.port_reader import PortReader, PortService
 from services.core.serial_link import LineSettings
@@ -115,7 +116,7 @@ class MeterReader(PortReader):
         if self.link.settings.baudrate != mode.baudrate:
             self.link.set_baudrate(mode.baudrate)
         log.info("service=teleinfo device=%s detected TIC %s", self.device, mode.value)
-        self.bus.event("mode_detected", device=self.device, mode=mode.value)
+        self.bus.event(EventKind.MODE_DETECTED, device=self.device, mode=mode.value)
 
     # -- publishing --------------------------------------------------------------------------
 
@@ -140,7 +141,7 @@ class MeterReader(PortReader):
 
     def on_port_error(self, error: str) -> None:
         """The port cannot be opened: say so once (the link retries)."""
-        self.bus.event("port_error", device=self.device, error=error)
+        self.bus.event(EventKind.PORT_ERROR, device=self.device, error=error)
         self._publish_diagnostics()
 
     def _set_online(self, online: bool, reason: str | None) -> None:

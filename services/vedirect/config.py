@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import Field, field_validator
 
 from services.core.config import Section
-from services.core.topics import slug
+from services.core.contract.topics import slug
 
 
 class PortConfig(Section):

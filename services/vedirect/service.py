@@ -14,10 +14,11 @@ from typing import Any
 
 from services.core.bus import Bus
 from services.core.config import Settings
+from services.core.contract import EventKind
+from services.core.contract.topics import slug
 from services.core.device import DevicePublisher
 from services.core.port_reader import PortReader, PortService
 from services.core.serial_link import LineSettings
-from services.core.topics import slug
 from services.vedirect.config import PortConfig, VedirectConfig
 from services.vedirect.fields import FIELDS, IMMEDIATE, normalize
 from services.vedirect.protocol import Decoder
@@ -76,7 +77,7 @@ class VedirectReader(PortReader):
 
     def on_port_error(self, error: str) -> None:
         """The port cannot be opened: say so once (the link retries)."""
-        self.bus.event("port_error", port=self.port_cfg.port, error=error)
+        self.bus.event(EventKind.PORT_ERROR, port=self.port_cfg.port, error=error)
 
     def on_data(self, data: bytes, now: float) -> None:
         """Decode; publish each reading (rate-limited unless a state changed)."""

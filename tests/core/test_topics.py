@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.core.topics import Topics, check_prefix, slug
+from services.core.contract.topics import Topics, check_prefix, slug
 
 
 def test_slug_examples() -> None:
