@@ -130,12 +130,17 @@ def test_expander_reset_is_caught_by_read_back(harness: Harness, tmp_path: Path)
     board(tmp_path).power_cycle(MCP)  # all pins inputs: the radiator would go to Confort
     event = harness.event("board_reset", after=count)
     assert event["board"] == "remora"
-    deadline = time.monotonic() + 5
-    while zone(tmp_path, 0) != PAIRS["arret"] and time.monotonic() < deadline:
+    # configure() writes the latch, then the direction: wait for both (the test reads the
+    # board between the service's writes).
+    deadline = time.monotonic() + 10
+
+    def fixed() -> bool:
+        iodir_a = board(tmp_path).read_byte_data(MCP, 0x00)  # outputs again
+        return zone(tmp_path, 0) == PAIRS["arret"] and iodir_a == 0x00
+
+    while not fixed() and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert zone(tmp_path, 0) == PAIRS["arret"]
-    fake = board(tmp_path)
-    assert fake.read_byte_data(MCP, 0x00) == 0x00  # IODIRA: outputs again
+    assert fixed()
 
 
 def test_min_off_time_protects_the_pump(harness: Harness) -> None:
