@@ -37,6 +37,9 @@ class ApiService(Service[ApiInputs]):
         self.server = uvicorn.Server(uvicorn.Config(
             app, host=cfg.host, port=cfg.port, log_level="warning", access_log=False,
             ws="websockets-sansio", lifespan="on", timeout_graceful_shutdown=2,
+            # Clients only listen on /api/ws: a bigger message closes it (1009) instead of
+            # sitting in memory (uvicorn holds one per connection, 16 MB by default).
+            ws_max_size=4096,
         ))
         self.host, self.port = cfg.host, cfg.port
         self.thread: threading.Thread | None = None
