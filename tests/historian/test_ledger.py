@@ -291,3 +291,21 @@ def test_tariff_errors_name_the_key() -> None:
     assert book.price(D, "hp") == 0.27
     assert book.price(D, "blue_hc") is None
     assert book.for_day(date(2023, 12, 31)) is None
+
+
+def test_a_gap_across_a_restart_is_booked_and_what_comes_back_is_ignored(tmp_path: Path) -> None:
+    # The historian killed mid-stream: its last baseline on disk is an hour old; the broker
+    # redelivers readings from before that baseline, then new ones. A counter that rose at
+    # the highest power allowed over the gap is energy, not a "jump".
+    path = tmp_path / "h.sqlite3"
+    led = make(path, max_power_w=12_000)
+    led.observe_meter("linky", at(D, 10), {"base": 100_000}, None, "m1")
+    led.observe_meter("linky", at(D, 11), {"base": 110_000}, None, "m1")
+    led.flush()
+    again = make(path, max_power_w=12_000)
+    again.observe_meter("linky", at(D, 10.5), {"base": 105_000}, None, "m1")  # redelivered
+    again.observe_meter("linky", at(D, 11), {"base": 110_000}, None, "m1")  # the baseline again
+    again.observe_meter("linky", at(D, 12), {"base": 122_000}, None, "m1")  # 12 kW for an hour
+    again.flush()
+    [row] = again.daily(D, D)
+    assert (row.import_wh, row.flags) == (22_000, 0)
