@@ -379,12 +379,14 @@ class Bus:
             self.config.port,
         )
         self._was_connected = True
-        client.publish(self.topics.status, "online", qos=1, retain=True)
         with self._lock:
             subs = list(self._subs.items())
             retained = list(self._retained.items())
         for topic_filter, options in subs:
             client.subscribe(topic_filter, options=options)
+        # After the subscriptions: the broker handles one connection's packets in order, so
+        # whoever sees "online" knows the service already listens.
+        client.publish(self.topics.status, "online", qos=1, retain=True)
         now = time.monotonic()
         for topic, item in retained:
             expiry = item.expiry_s
