@@ -19,6 +19,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
 from services.core.history.tariffs import TariffBook
+from services.historian.checkpoint import Checkpoint
 from services.historian.history import LocalHistory
 from services.historian.ledger import Ledger
 from services.historian.points import flatten
@@ -148,11 +149,14 @@ def throughput_and_backlog() -> None:
                 stack.stop(name)
 
 
-def bytes_per_day(hours: float = 1.0) -> None:
-    """The local history and ledger's writes for a Linky, two Victrons and an inverter."""
+def bytes_per_day(hours: float = 1.0, *, force: bool = False) -> None:
+    """The local history and ledger's writes for a Linky, two Victrons and an inverter, as the
+    service commits them: every 60 s from its start (not on minute boundaries), with the
+    delivery marks; ``force`` writes the open minute too at each commit."""
     with tempfile.TemporaryDirectory(dir=ROOT.parent) as tmp_name:
         history = LocalHistory(Path(tmp_name) / "h.sqlite3")
         ledger = Ledger(history, TariffBook())
+        checkpoint = Checkpoint(history, ledger)
         devices = {
             ("teleinfo", "linky"): state(0),
             ("vedirect", "bmv"): {f"f{i}_v": 12.5 for i in range(20)},
@@ -164,17 +168,23 @@ def bytes_per_day(hours: float = 1.0) -> None:
         for t in range(seconds):
             ts = T0 + t
             for (service, device), values in devices.items():
+                checkpoint.take(service, device, ts)
                 noisy = {k: (v + t % 7 if isinstance(v, float) else v) for k, v in values.items()}
                 for point in flatten(service, device, noisy, ts):
                     history.add(point)
+                checkpoint.hold(_no_ack, ts)
             ledger.observe_meter("linky", ts, {"base": 1_000_000 + t}, None, "x")
-            if t % 60 == 59:
-                history.flush(ts + 1)
-                ledger.flush()
+            if t % 60 == 23:  # the service's clock, not the minutes'
+                checkpoint.commit(ts + 1, force=force)
         written = _written() - before
         history.close()
-    print(f"  {written * 24 / hours / 1e6:>10.1f} MB/day  local history + ledger writes "
-          f"(/proc/self/io, {hours:g} simulated hour(s) x {24 / hours:g})")
+    how = "open minute written at each commit" if force else "closed minutes"
+    print(f"  {written * 24 / hours / 1e6:>10.1f} MB/day  local history + ledger writes, "
+          f"{how} (/proc/self/io, {hours:g} simulated hour(s) x {24 / hours:g})")
+
+
+def _no_ack() -> None:
+    """Nothing to acknowledge: no broker here."""
 
 
 def _written() -> int:
