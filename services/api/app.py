@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import json
 import sqlite3
 import threading
-import time
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -36,9 +34,12 @@ from services.api.models import (
     RelayView,
     StateView,
 )
+from services.api.replies import TooManyPendingError
 from services.api.security import token_ok
 from services.core.bus import Bus
 from services.core.config import Settings
+from services.core.contract import Rejection
+from services.core.contract import RelayCommand as ContractCommand
 from services.core.history.ledger_read import LedgerReader
 from services.core.history.read import HistoryReader
 from services.core.history.tariffs import TariffBook
@@ -152,14 +153,23 @@ def create_app(config: Settings[ApiInputs], bus: Bus, live: Live, token: str) ->
         """Send a command; answers with the relays service's verdict."""
         if relay_id not in relays_cfg:
             raise HTTPException(404, f"unknown relay {relay_id!r}")
-        if body.order is not None and relays_cfg[relay_id].kind != "fil_pilote":
-            raise HTTPException(422, "'order' is for fil pilote zones; this relay takes a mode")
-        payload = body.model_dump(exclude_none=True)
-        verdict = await _send_and_wait(bus, live, relay_id, payload, cfg.command_timeout_s)
-        if verdict.get("type") == "rejected":
-            raise HTTPException(400, str(verdict.get("reason")))
-        await asyncio.sleep(0.3)  # the relay's new state follows its answer closely
-        return CommandResult(accepted=True, relay=relay_view(relay_id))
+        # The contract decides what a command is (the relays service applies the same rules).
+        command = ContractCommand.from_mapping(body.model_dump(exclude_none=True))
+        if isinstance(command, Rejection):
+            raise HTTPException(422, command.reason)
+        wrong_kind = command.check_kind(relays_cfg[relay_id].kind)
+        if wrong_kind is not None:
+            raise HTTPException(422, wrong_kind.reason)
+        try:
+            reply = await live.replies.send(relay_id, command, cfg.command_timeout_s)
+        except TimeoutError:
+            raise HTTPException(504, "the relays service did not answer (is it running?)") from None
+        except TooManyPendingError as exc:
+            raise HTTPException(503, str(exc)) from None
+        if not reply.accepted:
+            raise HTTPException(400, reply.reason or "refused by the relays service")
+        # relays publishes the relay's new state before its answer: live already holds it.
+        return CommandResult(accepted=True, applied=reply.applied, relay=relay_view(relay_id))
 
     @app.get("/api/history", responses=ERRORS, dependencies=read)
     def get_history(
@@ -240,28 +250,3 @@ def create_app(config: Settings[ApiInputs], bus: Bus, live: Live, token: str) ->
         return FileResponse(STATIC / "index.html")
 
     return app
-
-
-async def _send_and_wait(bus: Bus, live: Live, relay_id: str, payload: dict[str, Any],
-                         timeout_s: float) -> dict[str, Any]:
-    """Publish on <p>/relays/<id>/set and wait for the relays' 'command' or 'rejected'."""
-    mark = time.time()
-    bus.publish(f"{bus.topics.prefix}/relays/{relay_id}/set", json.dumps(payload), qos=1)
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        for event in live.recent_events(20):
-            if (event.get("service") == "relays" and event.get("relay") == relay_id
-                    and event.get("type") in ("command", "rejected")
-                    and _after(event, mark)):
-                return event
-        await asyncio.sleep(0.02)
-    raise HTTPException(504, "the relays service did not answer (is it running?)")
-
-
-def _after(event: dict[str, Any], mark: float) -> bool:
-    """The event is the answer to a command sent at ``mark`` (clocks of one box)."""
-    try:
-        ts = datetime.fromisoformat(str(event.get("ts", "")).replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return False
-    return ts >= mark - 0.5

@@ -14,6 +14,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from services.api.replies import Replies
 from services.core.bus import Bus
 from services.core.contract import DeviceState, Event, Presence, Rejection, TopicKind, Topics
 from services.core.contract.topics import Topic
@@ -46,6 +47,7 @@ class Live:
     loop: asyncio.AbstractEventLoop | None = None
     clients: set[asyncio.Queue[dict[str, Any] | None]] = field(default_factory=set)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    replies: Replies = field(default_factory=Replies)
 
     def attach(self, bus: Bus) -> None:
         """Subscribe to everything the API shows."""
@@ -54,6 +56,7 @@ class Live:
         bus.subscribe(topics.any_device(TopicKind.AVAILABILITY), self._availability)
         bus.subscribe(topics.any_service(TopicKind.STATUS), self._status)
         bus.subscribe(topics.any_service(TopicKind.EVENTS), self._event)
+        self.replies.attach(bus)
 
     # -- MQTT side (paho thread) --------------------------------------------------------------
 

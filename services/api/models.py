@@ -87,6 +87,8 @@ class CommandResult(BaseModel):
     """The relays service accepted the command."""
 
     accepted: bool
+    applied: bool = Field(
+        description="false while the load is shed (or held safe): applied when restored")
     relay: RelayView
 
 

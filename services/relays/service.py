@@ -134,6 +134,7 @@ class RelaysService(Service[RelaysConfig]):
         }
         self._board_errors: dict[str, str] = {}
         self._failures: dict[str, str] = {}
+        self._replies: list[tuple[Inbound, bytes]] = []  # sent after the next control pass
         saved = load_json(self.state_file) or {}
         self.relays: dict[str, Relay] = {}
         for rc in self.cfg.relays:
@@ -219,6 +220,14 @@ class RelaysService(Service[RelaysConfig]):
             if inbound is not None:
                 self._safely("message", partial(self._handle, inbound))
             self._safely("control pass", self._control)
+            # Answers go out after the pass that applied them (and published the new state):
+            # a requester that sees the reply already holds the relay's new state.
+            while self._replies:
+                request, answer = self._replies.pop(0)
+                self._safely("reply", partial(self._reply, request, answer))
+
+    def _reply(self, request: Inbound, answer: bytes) -> None:
+        self.bus.reply(request, answer)
 
     def _safely(self, what: str, action: Callable[[], None]) -> None:
         """Run one message or one pass; whatever it raises is logged and announced (once per
@@ -273,7 +282,7 @@ class RelaysService(Service[RelaysConfig]):
                            order=result.order, for_s=result.for_s, applied=applied,
                            note=None if applied else "remembered: applied when the load is "
                            "restored")
-        self.bus.reply(inbound, commands.reply(relay_id, result, applied).encode())
+        self._replies.append((inbound, commands.reply(relay_id, result, applied).encode()))
 
     def _shed(self, relay_id: str, payload: bytes) -> None:
         relay = self.relays.get(relay_id)
