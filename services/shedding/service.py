@@ -21,6 +21,7 @@ from services.shedding.config import SheddingConfig
 from services.shedding.logic import Decision, Shedder
 
 log = logging.getLogger(__name__)
+STALE_CHECK_S = 0.25  # how late a meter that stopped talking is noticed, past stale_after_s
 HEARTBEAT_S = 2.0  # relays take over after 3 missed beats (and at once on the last will)
 
 
@@ -109,24 +110,30 @@ class SheddingService(Service[SheddingConfig]):
     def _presence_changed(self) -> None:
         with self.lock:
             self.shedder.availability(self._meter_online and self._teleinfo_online)
+        self._check_stale()  # a meter that went offline is stale now, not at the next tick
 
     def _timer(self) -> None:
-        while not self.stop_event.wait(1.0):
-            now = time.time()
-            with self.lock:
-                stale = self.shedder.is_stale(now)
-                report = stale and not self.shedder.stale_reported
-                if report:
-                    self.shedder.stale_reported = True
-                state = self.shedder.state(now)
+        while not self.stop_event.wait(STALE_CHECK_S):
+            self._check_stale()
+
+    def _check_stale(self) -> None:
+        """Say once, at once, that the meter data went stale: relays' grace period starts
+        from the published ``stale: true``."""
+        now = time.time()
+        with self.lock:
+            stale = self.shedder.is_stale(now)
+            report = stale and not self.shedder.stale_reported
             if report:
-                held = state["shed"]
-                log.warning("service=shedding meter data stale: holding %s", held or "nothing")
-                self.bus.event(EventKind.STALE, meter=self.cfg.meter, held=held,
-                               reason="no valid meter data: shed loads stay shed, nothing is "
-                               "restored, and relays put every sheddable load in its safe "
-                               "state after their grace period")
-                self.bus.publish_state(self.bus.topics.state(self.cfg.meter), state)
+                self.shedder.stale_reported = True
+            state = self.shedder.state(now)
+        if report:
+            held = state["shed"]
+            log.warning("service=shedding meter data stale: holding %s", held or "nothing")
+            self.bus.event(EventKind.STALE, meter=self.cfg.meter, held=held,
+                           reason="no valid meter data: shed loads stay shed, nothing is "
+                           "restored, and relays put every sheddable load in its safe "
+                           "state after their grace period")
+            self.bus.publish_state(self.bus.topics.state(self.cfg.meter), state)
 
     # -- outputs ------------------------------------------------------------------------------
 
