@@ -17,6 +17,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import tty
 from pathlib import Path
@@ -25,6 +26,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from services.core.contract import Topics
 from services.teleinfo.protocol import Mode, encode_frame, encode_group
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -78,6 +80,33 @@ def _wait(states: queue.Queue[dict[str, Any]], shed: bool, timeout: float = 5.0)
             return float(state["_at"])
 
 
+def _peaks(master: int, states: queue.Queue[dict[str, Any]], peaks: int) -> list[float]:
+    low, high = frame(1000), frame(9900)
+    os.write(master, low * 2)
+    latencies = []
+    for _ in range(peaks):
+        os.write(master, high[:-1])
+        time.sleep(0.005)
+        start = time.perf_counter()
+        os.write(master, high[-1:])  # the last byte of the frame showing the peak
+        latencies.append((_wait(states, True) - start) * 1000)
+        os.write(master, low)  # back under: restored at once (delay 0)
+        _wait(states, False)
+    return latencies
+
+
+def _wait_port(port: int) -> None:
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
 def measure(peaks: int = PEAKS) -> list[float]:
     """Latencies in milliseconds, one per peak."""
     mosquitto = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
@@ -97,34 +126,37 @@ def measure(peaks: int = PEAKS) -> list[float]:
         quiet: dict[str, Any] = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL,
                                  "cwd": ROOT}
         client = mqtt.Client(CallbackAPIVersion.VERSION2)
+        topics = Topics("bench", "bench")
+        relay_topic = topics.relay_state("living")
+        ready = threading.Event()  # shedding follows fresh meter data and relays listen
 
         def on_message(_c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
-            states.put({**json.loads(msg.payload), "_at": time.perf_counter()})
+            if msg.topic == relay_topic:
+                states.put({**json.loads(msg.payload), "_at": time.perf_counter()})
+            elif msg.payload and json.loads(msg.payload).get("stale") is False:
+                ready.set()
 
         client.on_message = on_message
-        client.on_connect = lambda c, *_a: c.subscribe("bench/relays/living/state")
+        client.on_connect = lambda c, *_a: c.subscribe(
+            [(relay_topic, 0), (topics.state_of("shedding", "linky"), 0)])
         try:
             procs.append(subprocess.Popen([mosquitto, "-c", str(tmp / "mosquitto.conf")],
                                           **quiet))
-            time.sleep(0.5)
+            _wait_port(port)
             for name in ("relays", "shedding", "teleinfo"):
                 procs.append(subprocess.Popen([sys.executable, "-m", f"services.{name}"],
                                               env=env, **quiet))
             client.connect("127.0.0.1", port)
             client.loop_start()
-            time.sleep(3)  # services up, port open
-            low, high = frame(1000), frame(9900)
-            os.write(master, low * 2)
-            latencies = []
-            for _ in range(peaks):
-                os.write(master, high[:-1])
-                time.sleep(0.005)
-                start = time.perf_counter()
-                os.write(master, high[-1:])  # the last byte of the frame showing the peak
-                latencies.append((_wait(states, True) - start) * 1000)
-                os.write(master, low)  # back under: restored at once (delay 0)
-                _wait(states, False)
-            return latencies
+            low = frame(1000)
+            deadline = time.monotonic() + 60
+            while not ready.wait(0.3):  # meter frames until shedding has fresh data
+                if time.monotonic() > deadline:
+                    raise TimeoutError("the services did not start within 60 s")
+                os.write(master, low)
+            while not states.empty():
+                states.get()
+            return _peaks(master, states, peaks)
         finally:
             client.loop_stop()
             for proc in reversed(procs):
