@@ -300,6 +300,9 @@ ALLOWED = [
     ("relays", "enerbox/relays/events"),
     ("relays", "enerbox/relays/status"),
     ("relays", "homeassistant/device/enerbox_relays_living/config"),
+    ("relays", "enerbox/relays/heartbeat"),
+    ("relays", "enerbox/api/replies"),  # the answer to a command, on its response topic
+    ("shedding", "enerbox/shedding/heartbeat"),
     ("shedding", "enerbox/relays/living/shed"),
     ("shedding", "enerbox/shedding/linky/state"),
     ("shedding", "enerbox/shedding/events"),
@@ -323,6 +326,11 @@ DENIED = [
     ("api", "enerbox/relays/living/shed"),
     ("homeassistant", "enerbox/relays/living/shed"),
     ("nodered", "enerbox/relays/living/shed"),
+    # Only the automation (the run-all user until it has its own) writes auto wishes.
+    ("relays", "enerbox/relays/living/auto"),
+    ("api", "enerbox/relays/living/auto"),
+    ("homeassistant", "enerbox/relays/living/auto"),
+    ("nodered", "enerbox/relays/living/auto"),
     # A service writes only its own tree.
     ("teleinfo", "enerbox/vedirect/hq2231sim01/state"),
     ("vedirect", "enerbox/teleinfo/linky/state"),
@@ -381,6 +389,11 @@ READS = [
     ("relays", "enerbox/relays/+/set", "nodered", "enerbox/relays/living/set"),
     ("relays", "enerbox/relays/+/shed", "shedding", "enerbox/relays/living/shed"),
     ("relays", "enerbox/shedding/status", "shedding", "enerbox/shedding/status"),
+    ("relays", "enerbox/shedding/heartbeat", "shedding", "enerbox/shedding/heartbeat"),
+    ("relays", "enerbox/shedding/+/state", "shedding", "enerbox/shedding/linky/state"),
+    ("relays", "enerbox/relays/+/auto", "enerbox", "enerbox/relays/living/auto"),
+    ("api", "enerbox/api/replies", "relays", "enerbox/api/replies"),
+    ("shedding", "enerbox/teleinfo/status", "teleinfo", "enerbox/teleinfo/status"),
     ("relays", "homeassistant/status", "homeassistant", "homeassistant/status"),
     ("teleinfo", "homeassistant/status", "homeassistant", "homeassistant/status"),
     ("vedirect", "homeassistant/status", "homeassistant", "homeassistant/status"),
