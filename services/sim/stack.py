@@ -170,7 +170,7 @@ def main(port: int = 1883, run_dir: Path = RUN_DIR, single_process: bool = False
         print(
             f"enerbox is running with simulated devices: http://127.0.0.1:{api_port}/ "
             f"(write token {env['ENERBOX_API__TOKEN']!r}); logs in run/*.log. Watch MQTT with:\n"
-            f"  mosquitto_sub -h 127.0.0.1 -p {port} -t '{topics.prefix}/#' -v\n"
+            f"  mosquitto_sub -h 127.0.0.1 -p {port} -t '{topics.everything}' -v\n"
             f"  mosquitto_sub -h 127.0.0.1 -p {port} -t '{topics.any_device(TopicKind.STATE)}'\n"
             f"  mosquitto_sub -h 127.0.0.1 -p {port} -t '{topics.any_service(TopicKind.EVENTS)}'"
             "   # a simulated peak at 45 s: shed, then restored 30 s later\n"

@@ -178,6 +178,11 @@ class Topics:
 
     # -- subscription filters -------------------------------------------------------------
 
+    @property
+    def everything(self) -> str:
+        """``<p>/#``: every topic of the box."""
+        return f"{self.prefix}/#"
+
     def any_service(self, kind: TopicKind) -> str:
         """``<p>/+/status``, ``<p>/+/events``, ``<p>/+/heartbeat``."""
         if kind not in _SERVICE_LEAVES:
