@@ -264,18 +264,7 @@ class Bus:
 
     def subscribe(self, topic_filter: str, handler: Handler) -> None:
         """Call ``handler(topic, payload)`` for every message on the filter, across reconnects."""
-
-        def dispatch(_client: mqtt.Client, _userdata: Any, msg: mqtt.MQTTMessage) -> None:
-            try:
-                handler(msg.topic, bytes(msg.payload))
-            except Exception:
-                # A bad message must never kill paho's network thread.
-                log.exception("handler failed topic=%s", msg.topic)
-            finally:
-                if self.durable_session_s:
-                    _client.ack(msg.mid, msg.qos)
-
-        self._add_subscription(topic_filter, dispatch, SubscribeOptions(qos=1))
+        self.subscribe_inbound(topic_filter, lambda m: handler(m.topic, m.payload))
 
     def subscribe_inbound(self, topic_filter: str, handler: InboundHandler) -> None:
         """Like ``subscribe``, with the message's retain flag and request properties."""
@@ -293,6 +282,7 @@ class Bus:
                     expiry if isinstance(expiry, int) else None,
                 ))
             except Exception:
+                # A bad message must never kill paho's network thread.
                 log.exception("handler failed topic=%s", msg.topic)
             finally:
                 if self.durable_session_s:

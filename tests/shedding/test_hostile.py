@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 from paho.mqtt import publish
 
-from tests.conftest import Broker, Watcher
 from tests.shedding.test_service import Harness
 
 HOSTILE = [
@@ -24,14 +21,6 @@ HOSTILE = [
     b"null",
     b"ONLINE but not quite",
 ]
-
-
-@pytest.fixture
-def harness(tmp_path: Path, broker: Broker, prefix: str,
-            watch: Callable[[str], Watcher]) -> Iterator[Harness]:
-    h = Harness(tmp_path, broker, prefix, watch(f"{prefix}/#"))
-    yield h
-    h.stop()
 
 
 @pytest.mark.parametrize("retain", [False, True], ids=["live", "retained"])

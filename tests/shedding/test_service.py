@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 from paho.mqtt import publish
 
 from services.app.root_config import root_model, settings_for
@@ -64,14 +62,6 @@ class Harness:
                               and json.loads(m.payload)["type"] == kind, timeout, after)
         data: dict[str, Any] = json.loads(msg.payload)
         return data
-
-
-@pytest.fixture
-def harness(tmp_path: Path, broker: Broker, prefix: str,
-            watch: Callable[[str], Watcher]) -> Iterator[Harness]:
-    h = Harness(tmp_path, broker, prefix, watch(f"{prefix}/#"))
-    yield h
-    h.stop()
 
 
 def test_shed_event_and_restore(harness: Harness) -> None:
