@@ -54,6 +54,10 @@ class ApiService(Service[ApiInputs]):
         self.thread.start()
         log.info("service=api listening on %s", self.url)
 
+    def healthy(self) -> bool:
+        """uvicorn's thread serves (it ends only when stopped, or on a crash)."""
+        return self.thread is None or self.thread.is_alive() or self.server.should_exit
+
     def stop(self) -> None:
         """Close connections and stop serving."""
         if self.thread is None:

@@ -111,6 +111,10 @@ class PortService(Service[S]):
         for reader in self.readers:
             reader.start()
 
+    def healthy(self) -> bool:
+        """Every port's reader thread runs (a dead one would leave its device unread)."""
+        return all(r.is_alive() or r.stop_event.is_set() for r in self.readers)
+
     def stop(self) -> None:
         """Stop every reader (all at once, then wait); their devices go offline."""
         for reader in self.readers:

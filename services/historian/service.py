@@ -95,6 +95,10 @@ class HistorianService(Service[HistorianConfig]):
                 sink.start()
         self.thread.start()
 
+    def healthy(self) -> bool:
+        """The worker that stores and acknowledges what arrives runs."""
+        return self.thread.is_alive() or self.stop_event.is_set()
+
     def stop(self) -> None:
         """Write everything received, then stop (queued points stay on disk for next time)."""
         self.stop_event.set()
