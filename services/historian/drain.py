@@ -10,6 +10,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from typing import Any
 
@@ -19,6 +21,17 @@ log = logging.getLogger(__name__)
 
 EventCallback = Callable[[str, dict[str, Any]], None]
 Batch = list[tuple[int, str]]
+
+
+def http_answers(url: str, timeout_s: float) -> bool:
+    """Whether an HTTP GET of ``url`` gets an answer below 500 (a probe: the body is ignored)."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout_s) as response:  # noqa: S310 (http only)
+            return int(response.status) < 500
+    except urllib.error.HTTPError as exc:  # 401, 404...: the server is there; 503: not yet
+        return exc.code < 500
+    except (OSError, ValueError):  # refused, reset, timeout
+        return False
 
 
 class SinkDownError(Exception):
@@ -42,6 +55,10 @@ class SpoolDrain:
     split_bad_batches = True
     backoff_min_s = 1.0
     backoff_max_s = 60.0
+    # While backing off, ask the server cheaply (``_probe``) this often whether it answers
+    # again: a batch is re-sent within about this long of its return, not after the backoff.
+    probe_interval_s = 2.0
+    probe_timeout_s = 1.0
 
     def __init__(
         self, spool: Spool, *, batch_size: int, on_event: EventCallback | None = None
@@ -58,6 +75,8 @@ class SpoolDrain:
         self._nudge = threading.Event()  # cuts a backoff short: stop() and flush()
         self._thread: threading.Thread | None = None
         self._down_since: float | None = None
+        self.probe_failures = 0  # probes that found the server unreachable (tests wait on it)
+        self._unreachable = False  # a probe failed since the last return or success
         spool.add_waker(self._wake)
 
     @property
@@ -68,6 +87,10 @@ class SpoolDrain:
     def _send(self, items: list[str]) -> None:
         """Deliver items; raise SinkDownError to retry later, BadDataError if refused."""
         raise NotImplementedError
+
+    def _probe(self) -> bool | None:
+        """Whether the server answers a cheap request; None: this sink cannot probe."""
+        return None
 
     def start(self) -> None:
         """Start the drain thread."""
@@ -110,13 +133,40 @@ class SpoolDrain:
             # queued and is retried: a sink must not die quietly with a backlog.
             except Exception as exc:
                 self._failed(exc)
-                self._nudge.wait(backoff)
-                self._nudge.clear()
-                backoff = min(backoff * 2, self.backoff_max_s)
+                if self._wait_out(backoff):
+                    backoff = self.backoff_min_s  # the server came back: drain now
+                else:
+                    backoff = min(backoff * 2, self.backoff_max_s)
                 continue
             backoff = self.backoff_min_s
             self._nudge.clear()  # a flush() made while up must not cut the next backoff short
             self._recovered()
+
+    def _wait_out(self, backoff: float) -> bool:
+        """Wait ``backoff``, probing meanwhile; True if the server came back (cut it short).
+
+        Only a probe that answers after one that did not (in this or an earlier wait of the
+        same outage) counts as a return: a server that answers probes but refuses writes (a
+        bad token) keeps the plain backoff.
+        """
+        deadline = time.monotonic() + backoff
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0 or self._nudge.wait(min(left, self.probe_interval_s)):
+                self._nudge.clear()
+                return False
+            if self._stop.is_set():
+                return False
+            answered = self._probe()
+            if answered is None:
+                continue
+            if not answered:
+                self._unreachable = True
+                self.probe_failures += 1
+            elif self._unreachable:
+                self._unreachable = False  # if this retry fails too, back off again
+                log.info("%s answers again: retrying now", self.name)
+                return True
 
     def _deliver(self, batch: Batch) -> None:
         try:
@@ -177,6 +227,7 @@ class SpoolDrain:
                                      "backlog": backlog})
 
     def _recovered(self) -> None:
+        self._unreachable = False
         if self._down_since is None:
             return
         down_s = time.monotonic() - self._down_since

@@ -18,7 +18,13 @@ import urllib.parse
 import urllib.request
 from typing import Any
 
-from services.historian.drain import BadDataError, EventCallback, SinkDownError, SpoolDrain
+from services.historian.drain import (
+    BadDataError,
+    EventCallback,
+    SinkDownError,
+    SpoolDrain,
+    http_answers,
+)
 from services.historian.points import Point
 from services.historian.spool import Spool
 
@@ -68,6 +74,8 @@ class EmoncmsSink(SpoolDrain):
         if urllib.parse.urlsplit(url).scheme not in {"http", "https"}:
             raise ValueError(f"emoncms url must be http(s)://..., not {url!r}")
         self.endpoint = url.rstrip("/") + "/input/bulk.json"
+        # emoncms answers /describe with the plain word "emoncms" (emonhub's discovery): cheap.
+        self._probe_url = url.rstrip("/") + "/describe"
         self.node_prefix = node_prefix
         self.timeout_s = timeout_s
         self._apikey = apikey
@@ -75,6 +83,9 @@ class EmoncmsSink(SpoolDrain):
     def items(self, points: list[Point]) -> list[str]:
         """Spool items for these points, with this sink's node prefix."""
         return emoncms_items(points, self.node_prefix)
+
+    def _probe(self) -> bool:
+        return http_answers(self._probe_url, self.probe_timeout_s)
 
     def _send(self, items: list[str]) -> None:
         form = {"apikey": self._apikey, "data": "[" + ",".join(items) + "]",

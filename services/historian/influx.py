@@ -25,7 +25,13 @@ from influxdb_client.client.write_api import SYNCHRONOUS
 from influxdb_client.domain.write_precision import WritePrecision
 from influxdb_client.rest import ApiException
 
-from services.historian.drain import BadDataError, EventCallback, SinkDownError, SpoolDrain
+from services.historian.drain import (
+    BadDataError,
+    EventCallback,
+    SinkDownError,
+    SpoolDrain,
+    http_answers,
+)
 from services.historian.spool import Spool
 
 # Refusals about the data itself: 400 (unparsable line, partial write), 413 (too large: halving
@@ -56,6 +62,8 @@ class InfluxSink(SpoolDrain):
         super().__init__(spool, batch_size=batch_size, on_event=on_event)
         self.org = org
         self.bucket = bucket
+        # InfluxDB v2 and VictoriaMetrics both answer GET /ping with a 204, without a token.
+        self._ping_url = url.rstrip("/") + "/ping"
         # No client-side retries (the drain loop owns retrying, with its backoff and events).
         self._client = InfluxDBClient(
             url=url, token=token or "", org=org, timeout=round(timeout_s * 1000)
@@ -75,6 +83,9 @@ class InfluxSink(SpoolDrain):
             raise SinkDownError(message) from exc
         except (urllib3.exceptions.HTTPError, OSError) as exc:  # refused, reset, timeout
             raise SinkDownError(f"{type(exc).__name__}: {exc}") from exc
+
+    def _probe(self) -> bool:
+        return http_answers(self._ping_url, self.probe_timeout_s)
 
     def stop(self, timeout_s: float = 15.0) -> None:
         """Stop the thread, then close the HTTP client (a stopped sink is not restarted)."""

@@ -236,3 +236,35 @@ def test_bad_lines_are_dropped_and_the_rest_arrives(tmp_path: Path) -> None:
     assert events[0][1]["dropped"] == 2
     assert "unable to parse" in events[0][1]["error"]
     assert (sink.written_total, sink.dropped_bad) == (38, 2)
+
+
+def test_backlog_drains_soon_after_the_database_returns(tmp_path: Path) -> None:
+    # A backoff as long as after a long outage: without probing, the sink would wait it out
+    # (60 s) before retrying; probing /ping every probe_interval_s it retries within ~2 s.
+    events: Events = []
+    with victoria_metrics(tmp_path) as vm:
+        spool = Spool(tmp_path / "influx.spool", 10**8)
+        sink = sink_for(spool, vm.url, events)
+        sink.backoff_min_s = sink.backoff_max_s = 60.0
+        sink.start()
+        try:
+            vm.stop()
+            spool.put([line(i, "r") for i in range(500)])
+            deadline = time.monotonic() + 30
+            while sink.probe_failures == 0:  # down, in its backoff, and the probe saw it
+                assert time.monotonic() < deadline, "the sink never probed"
+                time.sleep(0.05)
+            assert sink.down and spool.count() == 500
+            vm.start()
+            back = time.monotonic()
+            deadline = back + 30  # generous, and still half the backoff
+            while not samples(vm, "r_v"):
+                assert time.monotonic() < deadline, "the backlog did not drain after the return"
+                time.sleep(0.1)
+            print(f"\nfirst backlog point stored {time.monotonic() - back:.2f} s after VM's start")
+            assert sink.flush(30), sink.last_error
+        finally:
+            sink.stop()
+            spool.close()
+        assert samples(vm, "r_v") == [(BASE_MS + i, float(i)) for i in range(500)]
+    assert [name for name, _ in events] == ["sink_down", "sink_up"]
