@@ -32,6 +32,7 @@ from services.core.contract import (
     Topic,
     TopicKind,
 )
+from services.core.contract.messages import utc_now_iso
 from services.core.contract.topics import ha_status_topic
 from services.core.service import Service
 from services.core.store import load_json, save_json
@@ -97,6 +98,8 @@ class Relay:
             "shed": self.state.shed,
             "readback_ok": self.readback_ok,
             "on_time_today_s": round(self.state.on_time_today_s),
+            # Its own time: a burst queued for the historian must not collapse to one instant.
+            "ts": utc_now_iso(),
         }
         if self.failsafe_reason is not None:
             # source "failsafe": shedding is gone, the load is held in its safe state.

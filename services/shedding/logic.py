@@ -9,6 +9,7 @@ Stale data holds everything shed and restores nothing.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from services.core.contract import MeterState
@@ -196,4 +197,7 @@ class Shedder:
             "load_va": [round(v) for v in self.load_va],
             "shed": sorted(self.shed),
             "stale": self.is_stale(now),
+            # Its own time: a burst queued for the historian must not collapse to one instant.
+            "ts": datetime.fromtimestamp(now, UTC).isoformat(timespec="milliseconds")
+            .replace("+00:00", "Z"),
         }

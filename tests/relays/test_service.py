@@ -11,6 +11,7 @@ import pytest
 from gpiozero.pins.mock import MockFactory  # type: ignore[import-untyped, unused-ignore]
 
 from services.app.root_config import root_model
+from services.core.contract.messages import parse_ts
 from tests.conftest import Broker, Watcher
 from tests.relays.harness import MCP, PAIRS, Clock, Harness, board, make_config, zone
 
@@ -23,6 +24,7 @@ def test_start_applies_defaults_and_discovery(harness: Harness, tmp_path: Path,
     assert zone(tmp_path, 0) == PAIRS["confort"] and zone(tmp_path, 2) == PAIRS["eco"]
     heater = harness.state("water-heater", lambda s: s["state"] == "off")
     assert heater["mode"] == "auto" and heater["readback_ok"] is True
+    assert parse_ts(heater["ts"]) is not None  # its own time, not the historian's arrival
     assert mock_gpio.pin(17).state is True  # active low: off = pin high
     config = harness.w.wait_for(lambda m: m.topic.endswith("/config") and "living" in m.topic)
     comps = json.loads(config.payload)["components"].values()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from services.core.contract import MeterState
-from services.core.contract.messages import to_json
+from services.core.contract.messages import parse_ts, to_json
 from services.shedding.config import LoadConfig, SheddingConfig
 from services.shedding.logic import Shedder
 
@@ -114,6 +114,13 @@ def test_historique_amps_against_isousc() -> None:
     got = s.reading(meter({"subscribed_current_a": 45, "current_a": [42], "overload": False}), 0)
     assert got[0].relay == "heater"  # 42 A / 45 A = 93 %
     assert s.state(0)["limit_va"] == [45 * 230]
+
+
+def test_state_carries_its_own_ts_from_now() -> None:
+    # Not the historian's arrival time: a queued burst keeps each state's own instant.
+    ts = shedder().state(1_700_000_000.25)["ts"]
+    assert ts == "2023-11-14T22:13:20.250Z"
+    assert parse_ts(ts) is not None
 
 
 def test_short_frames_keep_the_known_limits() -> None:
