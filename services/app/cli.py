@@ -8,10 +8,10 @@ import os
 import sys
 from contextlib import ExitStack
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from services.app.registry import SERVICES
-from services.core.config import ConfigError, config_path
+from services.core.config import ConfigError, Settings, config_path
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -42,6 +42,9 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--ledger", action="store_true", help="the daily energy and cost ledger")
     export.add_argument("--output", "-o", help="CSV file (default: stdout)")
     export.add_argument("--config", help="configuration file (default: $ENERBOX_CONFIG)")
+    dead = history_sub.add_parser("dead-letters", help="messages the historian set aside, "
+                                  "as JSON lines (time, topic, reason, excerpt)")
+    dead.add_argument("--config", help="configuration file (default: $ENERBOX_CONFIG)")
 
     sub.add_parser("sim", help="device simulators (see 'enerbox sim -h')", add_help=False)
     return parser
@@ -135,7 +138,23 @@ def _history(args: argparse.Namespace) -> int:
         print(exc.report(), file=sys.stderr)
         return 2
     settings = settings_for("historian", config)
+    if args.history_command == "dead-letters":
+        return _dead_letters(settings)
     return export_main(settings, args.start, args.end, args.output, args.ledger)
+
+
+def _dead_letters(settings: Settings[Any]) -> int:
+    from datetime import UTC, datetime
+
+    from services.historian.deadletter import read
+
+    cfg = settings.section
+    path = cfg.db_file or Path(settings.general.data_dir) / "history.sqlite3"
+    for item in read(Path(path)):
+        when = datetime.fromtimestamp(item.ts, UTC).isoformat(timespec="milliseconds")
+        print(json.dumps({"time": when, "topic": item.topic, "reason": item.reason,
+                          "excerpt": item.excerpt}, ensure_ascii=False))
+    return 0
 
 
 if __name__ == "__main__":

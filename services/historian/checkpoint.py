@@ -21,6 +21,7 @@ import sqlite3
 from collections import deque
 from collections.abc import Callable
 
+from services.historian.deadletter import DeadLetters
 from services.historian.history import LocalHistory
 from services.historian.ledger import Ledger
 
@@ -34,8 +35,9 @@ _ALL = 1 << 62  # a cutoff above every minute
 class Checkpoint:
     """Delivery marks and the acks held until the commit that covers them."""
 
-    def __init__(self, history: LocalHistory, ledger: Ledger) -> None:
-        self.history, self.ledger = history, ledger
+    def __init__(self, history: LocalHistory, ledger: Ledger,
+                 dead: DeadLetters | None = None) -> None:
+        self.history, self.ledger, self.dead = history, ledger, dead
         with history.db_lock:
             rows = history.db.execute(
                 "SELECT name, value FROM meta WHERE name >= ? AND name < ?",
@@ -87,6 +89,8 @@ class Checkpoint:
             self.ledger.write(db, batch)
             db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)",
                            [(f"{MARK}{s}/{d}", ms) for (s, d), ms in marks.items()])
+            if self.dead is not None:  # same transaction: no SD write of its own
+                self.dead.write(db)
 
         try:
             self.history.flush(now, force=force, also=also)

@@ -72,6 +72,10 @@ class HistorianConfig(Section):
     max_power_w: float = Field(
         36000, gt=0, description="A counter rising faster than this is a bad read: flagged."
     )
+    max_clock_skew_s: float = Field(
+        86400, gt=0, description="A reading whose ts is further than this from the box's "
+        "clock (or before 2000) is not stored: it goes to the dead letters, with an event.",
+    )
     tariffs: list[Tariff] = Field(
         default_factory=list, description="Prices, each valid from a date (a change never "
         "rewrites the past).",

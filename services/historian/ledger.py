@@ -7,6 +7,12 @@ than ``max_power_w`` allows is flagged in ``anomalies`` instead, and the baselin
 Baselines and day totals are written in the same transaction, so after a crash or a
 historian outage the first reading counts the whole gap from the last written baseline:
 nothing is lost or counted twice, only spread over the gap's days in proportion to time.
+
+Time sanity: a reading is booked only if its time is after 2000 and at most
+``FUTURE_SLACK_S`` ahead of the box's clock (a day that has not happened is never booked),
+and after its counter's baseline: an older reading (a replay, or a box clock stepped back
+before NTP) is ignored and the baseline stays where it was. A stored baseline from the
+future (written before this rule) is forgotten at start, so it cannot freeze its counter.
 """
 
 from __future__ import annotations
@@ -14,7 +20,9 @@ from __future__ import annotations
 import math
 import sqlite3
 import threading
+import time as clock
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from pathlib import Path
@@ -29,6 +37,8 @@ from services.historian.history import LocalHistory, open_db, transaction
 Counter = tuple[str, str, str]  # kind, meter or source name, index
 # day, kind, meter, index, old, new, ts, reason
 Anomaly = tuple[str, str, str, str, float | None, float | None, float, str]
+MIN_TS = 946_684_800.0  # 2000-01-01T00:00:00Z: anything older is a clock that was never set
+FUTURE_SLACK_S = 300.0  # devices' clocks drift a little ahead of the box's; a day does not
 
 
 def _number(value: Any) -> float | None:
@@ -43,6 +53,7 @@ class Ledger(LedgerReader):
     def __init__(
         self, db: LocalHistory | sqlite3.Connection | Path | str, tariffs: TariffBook,
         tz: str = "Europe/Paris", max_power_w: float = 36_000.0,
+        now: Callable[[], float] = clock.time,
     ) -> None:
         if isinstance(db, LocalHistory):  # share its connection and its transactions' lock
             self.db, self.db_lock = db.db, db.db_lock
@@ -53,6 +64,8 @@ class Ledger(LedgerReader):
         self.tariffs = tariffs
         self.tz = ZoneInfo(tz)
         self.max_power_w = max_power_w
+        self.now = now
+        self.ignored = 0  # readings refused for their time (before 2000, future, or old)
         self._lock = threading.Lock()
         self._days: defaultdict[tuple[str, str, str, str], float] = defaultdict(float)
         self._anomalies: list[Anomaly] = []
@@ -65,6 +78,7 @@ class Ledger(LedgerReader):
             self._base: dict[Counter, tuple[float, float]] = {
                 (k, n, i): (v, t) for k, n, i, v, t in self.db.execute(
                     "SELECT kind, name, idx, value, ts FROM ledger_baselines")
+                if MIN_TS <= t <= now() + FUTURE_SLACK_S
             }
             self._meter_ids: dict[str, str] = dict(
                 self.db.execute("SELECT name, meter_id FROM ledger_meters").fetchall())
@@ -76,6 +90,8 @@ class Ledger(LedgerReader):
         meter_id: str | None,
     ) -> None:
         """A reading of a meter's import indexes (Wh, by index name) and export counter."""
+        if not self._sane(ts):
+            return
         with self._lock:
             if meter_id is not None and self._meter_ids.get(meter) != meter_id:
                 self._swap(meter, ts, indexes, export_wh, meter_id)
@@ -90,9 +106,16 @@ class Ledger(LedgerReader):
     def observe_production(self, source: str, ts: float, energy_wh: float) -> None:
         """A reading of a monotonic production counter (Wh)."""
         v = _number(energy_wh)
-        if v is not None:
+        if v is not None and self._sane(ts):
             with self._lock:
                 self._counter((PRODUCTION, source, ENERGY), ts, v)
+
+    def _sane(self, ts: float) -> bool:
+        """A time the ledger may book: after 2000 and not ahead of the box's clock."""
+        if MIN_TS <= ts <= self.now() + FUTURE_SLACK_S:
+            return True
+        self.ignored += 1
+        return False
 
     def _swap(self, meter: str, ts: float, indexes: dict[str, int], export_wh: int | None,
               meter_id: str) -> None:
@@ -116,9 +139,12 @@ class Ledger(LedgerReader):
             self._dirty.add(key)
             return
         old, old_ts = prev
-        if ts <= old_ts and value <= old:
-            return  # an older reading again (a retained state after a reconnect)
-        end = max(ts, old_ts)  # a baseline's time never goes back
+        if ts <= old_ts:
+            # An older reading: a retained state again after a reconnect, or a clock stepped
+            # back. Booking it would move the baseline back in time: ignored.
+            self.ignored += 1
+            return
+        end = ts
         self._base[key] = (value, end)
         self._dirty.add(key)
         delta = value - old

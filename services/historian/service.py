@@ -13,16 +13,18 @@ import logging
 import threading
 import time
 from collections import deque
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from services.core.bus import DURABLE_RECEIVE_MAXIMUM, Ack, Bus
 from services.core.config import Settings
-from services.core.contract import DeviceState, Rejection, TopicKind
+from services.core.contract import DeviceState, EventKind, Rejection, TopicKind
 from services.core.history.tariffs import TariffBook
 from services.core.service import Service
 from services.historian.checkpoint import Checkpoint
 from services.historian.config import HistorianConfig
+from services.historian.deadletter import DeadLetters, letter
 from services.historian.emoncms import EmoncmsSink
 from services.historian.history import LocalHistory
 from services.historian.influx import InfluxSink
@@ -33,6 +35,7 @@ from services.historian.spool import Spool
 log = logging.getLogger(__name__)
 BATCH_S = 0.5
 MB = 1024 * 1024
+MIN_TS = 946_684_800.0  # 2000-01-01T00:00:00Z: older is a device clock that was never set
 # Acks held that make the worker commit at once, not at the next flush_interval_s: half the
 # broker's window, so it keeps sending while we write (a backlog drains at full speed).
 COMMIT_AT_PENDING = DURABLE_RECEIVE_MAXIMUM // 2
@@ -56,7 +59,10 @@ class HistorianService(Service[HistorianConfig]):
         self.history = LocalHistory(db, self.cfg.retention_days)
         self.ledger = Ledger(self.history, TariffBook(tariffs=self.cfg.tariffs),
                              tz=self.cfg.timezone, max_power_w=self.cfg.max_power_w)
-        self.checkpoint = Checkpoint(self.history, self.ledger)
+        with self.history.db_lock:
+            self.dead = DeadLetters(self.history.db)
+        self.checkpoint = Checkpoint(self.history, self.ledger, self.dead)
+        self._reported: set[str] = set()  # topics whose first dead letter made an event
         self.production = {(s.service, s.device, s.field): s.scale_to_wh
                            for s in self.cfg.production}
         self.inbox: deque[tuple[str, bytes, Ack]] = deque()
@@ -157,36 +163,74 @@ class HistorianService(Service[HistorianConfig]):
         # checkpoint only once the disk queues have the batch.
         held: list[tuple[Ack, float | None]] = []
         for topic, payload, ack in items:
-            parsed = self.bus.topics.parse(topic)
-            if parsed is None or parsed.device is None or not payload:
-                held.append((ack, None))
-                continue  # not a state, or a cleared retained one
-            service, device = parsed.service, parsed.device
-            decoded = DeviceState.decode(payload)
-            if isinstance(decoded, Rejection):
-                held.append((ack, None))
-                continue  # bounded in size and depth: it can never reach flatten()
-            own_ts = decoded.ts.timestamp() if decoded.ts is not None else None
-            if not self.checkpoint.take(service, device, own_ts):
-                held.append((ack, None))
-                continue  # taken before: redelivered after a crash, or re-published
-            state = dict(decoded.fields)
-            ts = own_ts if own_ts is not None else now
-            held.append((ack, ts))  # acked once the history's minute of ts is committed
-            points = flatten(service, device, state, ts)
-            for point in points:
-                self.history.add(point)
-            self.points_in += len(points)
-            self._ledger(service, device, state, ts)
-            if self.influx is not None:
-                lines += [p.to_line() for p in points]
-            if self.emoncms is not None and self._emon_due(service, device, ts):
-                emon += points
+            # One message that cannot be stored must not cost its batch: it is set aside
+            # and acknowledged, and the others go on (a raise here would hold every ack).
+            try:
+                ts_held = self._one(topic, payload, now, lines, emon)
+            except _PoisonError as exc:
+                self._dead_letter(topic, str(exc), payload, now)
+                ts_held = None
+            except Exception as exc:
+                log.exception("service=historian topic=%s cannot store it", topic)
+                self._dead_letter(topic, f"{type(exc).__name__}: {exc}", payload, now)
+                ts_held = None
+            held.append((ack, ts_held))
         self._queue("influxdb", self.influx, lines)
         if self.emoncms is not None and emon:
             self._queue("emoncms", self.emoncms, self.emoncms.items(emon))
         for ack, ts_held in held:
             self.checkpoint.hold(ack, ts_held)
+
+    def _one(self, topic: str, payload: bytes, now: float, lines: list[str],
+             emon: list[Point]) -> float | None:
+        """Store one message; the time its ack waits for (None: the next commit)."""
+        parsed = self.bus.topics.parse(topic)
+        if parsed is None or parsed.device is None or not payload:
+            return None  # not a state, or a cleared retained one
+        service, device = parsed.service, parsed.device
+        decoded = DeviceState.decode(payload)
+        if isinstance(decoded, Rejection):
+            raise _PoisonError(decoded.reason)
+        ts = None
+        if decoded.ts is not None:
+            ts = decoded.ts.timestamp()
+            self._check_time(decoded.ts, ts, now)
+        # Everything that can raise on odd data before anything is kept: nothing half-stored.
+        state = dict(decoded.fields)
+        points = flatten(service, device, state, decoded.ts or now)
+        new_lines = [p.to_line() for p in points] if self.influx is not None else []
+        if not self.checkpoint.take(service, device, ts):
+            return None  # taken before: redelivered after a crash, or re-published
+        at = ts if ts is not None else now
+        for point in points:
+            self.history.add(point)
+        self.points_in += len(points)
+        self._ledger(service, device, state, at)
+        lines += new_lines
+        if self.emoncms is not None and self._emon_due(service, device, at):
+            emon += points
+        return at  # acked once the history's minute of ts is committed
+
+    def _check_time(self, when: datetime, ts: float, now: float) -> None:
+        """Refuse a reading from before 2000 or further than max_clock_skew_s from the box's
+        clock: stored as such it would fill a wrong day (our choice: reject, not re-stamp,
+        since a re-stamped reading would claim a time it was not read at)."""
+        if ts < MIN_TS:
+            raise _PoisonError(f"ts {when.isoformat()} is before 2000-01-01")
+        skew = ts - now
+        if abs(skew) > self.cfg.max_clock_skew_s:
+            raise _PoisonError(f"ts {when.isoformat()} is {skew:+.0f} s from the box's clock")
+
+    def _dead_letter(self, topic: str, reason: str, payload: bytes, now: float) -> None:
+        self.dead.add(letter(now, topic, reason, payload))
+        if topic in self._reported:
+            return  # once per topic: a flood of poison must not become a flood of events
+        self._reported.add(topic)
+        log.warning("service=historian topic=%s set aside: %s", topic, reason)
+        item = letter(now, topic, reason, payload)
+        self._event(EventKind.REJECTED, {"topic": topic, "reason": item.reason,
+                                         "excerpt": item.excerpt[:80],
+                                         "dead_letters": self.dead.count})
 
     def _queue(self, name: str, sink: InfluxSink | EmoncmsSink | None, items: list[str]) -> None:
         if sink is None or not items:
@@ -225,6 +269,10 @@ class HistorianService(Service[HistorianConfig]):
                 if isinstance(value, int | float) and not isinstance(value, bool):
                     self.ledger.observe_production(f"{service}/{device}/{field}", ts,
                                                    value * scale)
+
+
+class _PoisonError(ValueError):
+    """A message refused for what it holds: the reason goes to the dead letters."""
 
 
 def _no_ack() -> None:
