@@ -95,6 +95,7 @@ class SpoolDrain:
     def start(self) -> None:
         """Start the drain thread."""
         self._stop.clear()
+        self._nudge.clear()  # left set by a previous stop(): it would cut the first backoff
         self._thread = threading.Thread(target=self._run, name=f"{self.name}-sink", daemon=True)
         self._thread.start()
 

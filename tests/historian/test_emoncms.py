@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -51,6 +51,16 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(reply)
 
+    def do_GET(self) -> None:  # the sink's probe: emoncms answers /describe with "emoncms"
+        fake = self.server.fake
+        status, reply = (503, b"Service Unavailable") if fake.mode == "down" else (200, b"emoncms")
+        with fake.lock:
+            fake.probes.append(self.path)
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(reply)))
+        self.end_headers()
+        self.wfile.write(reply)
+
     def log_message(self, *_args: Any) -> None:
         pass
 
@@ -69,6 +79,7 @@ class FakeEmoncms:
         self.lock = threading.Lock()
         self.seen: list[tuple[str, dict[str, str]]] = []
         self.accepted: list[dict[str, str]] = []
+        self.probes: list[str] = []
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -232,3 +243,46 @@ def test_stop_during_an_outage_keeps_the_items(
     s.stop()  # in a backoff wait: stops without waiting it out
     assert not [t for t in threading.enumerate() if t.name == "emoncms-sink"]
     assert s.spool.count() == 1
+
+
+def wait_until(check: Callable[[], bool], timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not check():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.02)
+
+
+def test_backlog_drains_soon_after_emoncms_returns(
+    fake: FakeEmoncms, sink: tuple[EmoncmsSink, Events]
+) -> None:
+    s, events = sink
+    s.stop()
+    s.backoff_min_s = s.backoff_max_s = 60.0  # as after a long outage: old code waited it out
+    s.start()
+    fake.stop()
+    s.spool.put(s.items(points(0)) + s.items(points(1)))
+    wait_until(lambda: s.probe_failures > 0, 30, "the sink never probed")
+    fake.start()
+    back = time.monotonic()
+    wait_until(lambda: bool(fake.triples()), 30, "the backlog did not drain after the return")
+    print(f"\nfirst backlog entry stored {time.monotonic() - back:.2f} s after emoncms' start")
+    assert s.flush(30)
+    assert sorted(fake.triples()) == expected(2)
+    assert fake.probes and set(fake.probes) == {"/emoncms/describe"}
+    assert [name for name, _ in events] == ["sink_down", "sink_up"]
+
+
+def test_a_server_that_answers_probes_but_refuses_keeps_its_backoff(
+    fake: FakeEmoncms, sink: tuple[EmoncmsSink, Events]
+) -> None:
+    # Probes only cut a backoff short when the server was unreachable and answers again; a
+    # server up but refusing every post (a login page: a bad url) is not hammered.
+    s, events = sink
+    s.stop()
+    s.backoff_min_s = s.backoff_max_s = 60.0
+    s.start()
+    fake.mode = "page"
+    s.spool.put(s.items(points(0)))
+    wait_until(lambda: len(fake.probes) >= 2, 30, "the sink did not probe")
+    assert len(fake.seen) == 1  # one post; the answered probes did not trigger a retry
+    assert [name for name, _ in events] == ["sink_down"]
