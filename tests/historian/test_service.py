@@ -88,6 +88,7 @@ def historian(tmp_path: Path, broker: Broker, prefix: str, vm: VM,
         "mqtt": {"host": broker.host, "port": broker.port, "prefix": prefix},
         "historian": {
             "flush_interval_s": flush_interval_s,
+            "max_clock_skew_s": 10**10,  # T0 is a fixed day in the past
             "tariffs": [{"valid_from": "2025-01-01", "subscription_eur_per_day": 0.5,
                          "prices_eur_per_kwh": {"base": 0.25}}],
             "influxdb": {"enabled": True, "url": vm.url, "token": "unused", "batch_size": 100},

@@ -28,8 +28,7 @@ def ledger(path: Path) -> Ledger:
 
 
 def booked(led: Ledger) -> dict[str, float]:
-    return {d: wh for d, wh in led.db.execute(
-        "SELECT day, sum(wh) FROM ledger_days GROUP BY day")}
+    return dict(led.db.execute("SELECT day, sum(wh) FROM ledger_days GROUP BY day"))
 
 
 def base(led: Ledger) -> tuple[float, float]:
