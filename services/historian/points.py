@@ -37,7 +37,10 @@ class Point:
 
 
 def _escape(text: str) -> str:
-    return text.replace("\\", "\\\\").replace(",", "\\,").replace("=", "\\=").replace(" ", "\\ ")
+    # A raw newline would end the line: the database drops it, silently. Line protocol has no
+    # escape for it, so it is written as the two characters backslash and n.
+    text = text.replace("\\", "\\\\").replace(",", "\\,").replace("=", "\\=").replace(" ", "\\ ")
+    return text.replace("\n", "\\n").replace("\r", "\\r")
 
 
 def _number(value: float) -> str:

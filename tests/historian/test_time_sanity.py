@@ -122,3 +122,10 @@ def test_dead_letters_are_bounded_oldest_first_out(tmp_path: Path) -> None:
     assert all(len(i.excerpt) == 200 for i in items) and dead.count == 12
     with closing(sqlite3.connect(path)) as check:
         assert check.execute("SELECT count(*) FROM dead_letters").fetchone()[0] == 5
+
+
+def test_a_newline_in_a_key_does_not_end_the_line() -> None:
+    [point] = flatten("t", "d\nx", {"a\nb": 1, "c\r": 2}, 1_764_000_000.0)
+    line = point.to_line()
+    assert "\n" not in line and "\r" not in line
+    assert line == "t,device=d\\nx a\\nb=1.0,c\\r=2.0 1764000000000000000"
