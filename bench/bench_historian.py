@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -19,6 +18,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
+from bench.net import free_port
 from services.core.history.tariffs import TariffBook
 from services.historian.checkpoint import Checkpoint
 from services.historian.history import LocalHistory
@@ -30,13 +30,6 @@ ROOT = Path(__file__).resolve().parents[1]
 T0 = float(int(time.time()) - 3600)
 OUTAGE_S = 20.0  # the database outage of the backlog figure
 INDEXES = ("blue_hc", "blue_hp", "white_hc", "white_hp", "red_hc", "red_hp")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def state(i: int) -> dict[str, Any]:
@@ -56,7 +49,7 @@ class Stack:
 
     def __init__(self, tmp: Path) -> None:
         self.tmp = tmp
-        self.mqtt_port, self.vm_port = _free_port(), _free_port()
+        self.mqtt_port, self.vm_port = free_port(), free_port()
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         (tmp / "mosquitto.conf").write_text(
             f"listener {self.mqtt_port} 127.0.0.1\nallow_anonymous true\nset_tcp_nodelay true\n"

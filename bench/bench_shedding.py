@@ -12,7 +12,6 @@ import json
 import os
 import queue
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -26,6 +25,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from bench.net import free_port, wait_port
 from services.core.contract import Topics
 from services.teleinfo.protocol import Mode, encode_frame, encode_group
 
@@ -42,13 +42,6 @@ def frame(sinsts: int) -> bytes:
               ("PCOUP", "09"), ("SINSTS", f"{sinsts:05d}"), ("STGE", "003A0001"),
               ("NTARF", "01")]
     return encode_frame([encode_group(label, value, s) for label, value in groups])
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _config(tmp: Path, port: int, link: Path) -> Path:
@@ -95,18 +88,6 @@ def _peaks(master: int, states: queue.Queue[dict[str, Any]], peaks: int) -> list
     return latencies
 
 
-def _wait_port(port: int) -> None:
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
-
-
 def measure(peaks: int = PEAKS) -> list[float]:
     """Latencies in milliseconds, one per peak."""
     mosquitto = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
@@ -114,7 +95,7 @@ def measure(peaks: int = PEAKS) -> list[float]:
     procs: list[subprocess.Popen[bytes]] = []
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
-        port = _free_port()
+        port = free_port()
         (tmp / "mosquitto.conf").write_text(
             f"listener {port} 127.0.0.1\nallow_anonymous true\nset_tcp_nodelay true\n",
             encoding="utf-8")
@@ -142,7 +123,7 @@ def measure(peaks: int = PEAKS) -> list[float]:
         try:
             procs.append(subprocess.Popen([mosquitto, "-c", str(tmp / "mosquitto.conf")],
                                           **quiet))
-            _wait_port(port)
+            wait_port(port)
             for name in ("relays", "shedding", "teleinfo"):
                 procs.append(subprocess.Popen([sys.executable, "-m", f"services.{name}"],
                                               env=env, **quiet))

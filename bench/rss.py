@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -13,14 +12,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench.net import free_port
+
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def rss_kib(pid: int) -> tuple[int, int]:
@@ -45,7 +39,7 @@ def measure(label: str, run: list[str], sims: list[list[str]], config: dict[str,
     quiet: dict[str, Any] = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL,
                              "cwd": ROOT}
     with tempfile.TemporaryDirectory() as tmp:
-        port = _free_port()
+        port = free_port()
         conf = Path(tmp) / "mosquitto.conf"
         conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\n", encoding="utf-8")
         config_file = Path(tmp) / "enerbox.yaml"
@@ -96,6 +90,6 @@ def main() -> None:
          ["vedirect", "--device", "mppt", "--link", "{tmp}/veb"]],
         {"teleinfo": {"meters": [{"id": "linky", "port": "{tmp}/tic0"}]},
          "vedirect": {"ports": [{"port": "{tmp}/vea"}, {"port": "{tmp}/veb"}]},
-         "api": {"host": "127.0.0.1", "port": _free_port(), "token": "bench"},
+         "api": {"host": "127.0.0.1", "port": free_port(), "token": "bench"},
          "general": {"data_dir": "{tmp}/data"}},
     )
