@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from functools import partial
 from pathlib import Path
 
 from services.core.bus import Bus
@@ -44,11 +45,14 @@ class SheddingService(Service[SheddingConfig]):
             self.shedder.last_change = time.time()
         self.stop_event = threading.Event()
         self.thread = threading.Thread(target=self._timer, name="shedding", daemon=True)
-        self._meter_online = self._teleinfo_online = True
+        # The meter's availability, and teleinfo's status: a dead teleinfo process leaves no
+        # fresh frame, and its last will says so at once.
+        self._presence = {"meter availability": True, "teleinfo status": True}
         topics = bus.topics
         bus.subscribe(topics.state_of("teleinfo", self.cfg.meter), self._on_state)
-        bus.subscribe(topics.availability_of("teleinfo", self.cfg.meter), self._on_availability)
-        bus.subscribe(topics.status_of("teleinfo"), self._on_teleinfo_status)
+        bus.subscribe(topics.availability_of("teleinfo", self.cfg.meter),
+                      partial(self._on_presence, "meter availability"))
+        bus.subscribe(topics.status_of("teleinfo"), partial(self._on_presence, "teleinfo status"))
 
     def start(self) -> None:
         """Publish the current decision for every load, then watch the timers."""
@@ -90,26 +94,14 @@ class SheddingService(Service[SheddingConfig]):
         self.bus.event(EventKind.REJECTED, what=what, reason=rejection.reason,
                        excerpt=rejection.excerpt)
 
-    def _on_availability(self, _topic: str, payload: bytes) -> None:
+    def _on_presence(self, what: str, _topic: str, payload: bytes) -> None:
         presence = Presence.decode(payload)
         if isinstance(presence, Rejection):
-            self._rejected("meter availability", presence)
+            self._rejected(what, presence)
             return
-        self._meter_online = presence.online
-        self._presence_changed()
-
-    def _on_teleinfo_status(self, _topic: str, payload: bytes) -> None:
-        # A dead teleinfo process leaves no fresh frame: its last will says so at once.
-        presence = Presence.decode(payload)
-        if isinstance(presence, Rejection):
-            self._rejected("teleinfo status", presence)
-            return
-        self._teleinfo_online = presence.online
-        self._presence_changed()
-
-    def _presence_changed(self) -> None:
+        self._presence[what] = presence.online
         with self.lock:
-            self.shedder.availability(self._meter_online and self._teleinfo_online)
+            self.shedder.availability(all(self._presence.values()))
         self._check_stale()  # a meter that went offline is stale now, not at the next tick
 
     def _timer(self) -> None:
