@@ -39,12 +39,12 @@ def test_kill_9_sends_the_devices_will(
 ) -> None:
     w = watch(f"{prefix}/demo/+/availability")
     code = (
-        "import time\nfrom services.core.availability import DeviceAvailability\n"
+        "from services.core.availability import DeviceAvailability\n"
         "from services.core.bus import Bus\nfrom services.core.config import MqttConfig\n"
         f"bus = Bus(MqttConfig(host={broker.host!r}, port={broker.port}, prefix={prefix!r}),"
         " 'demo')\n"
         "for device in ('a', 'b'):\n    DeviceAvailability(bus, device).set(True)\n"
-        "time.sleep(120)\n"
+        "import signal\nsignal.pause()  # until the test kills it\n"
     )
     proc = subprocess.Popen([sys.executable, "-c", code])
     try:
