@@ -38,14 +38,13 @@ from services.api.replies import TooManyPendingError
 from services.api.security import token_ok
 from services.core.bus import Bus
 from services.core.config import Settings
-from services.core.contract import Rejection
+from services.core.contract import ORDERS, Rejection
 from services.core.contract import RelayCommand as ContractCommand
 from services.core.history.ledger_read import LedgerReader
 from services.core.history.read import HistoryReader
 from services.core.history.tariffs import TariffBook
 
 STATIC = Path(__file__).parent / "static"
-ORDERS = ["confort", "eco", "hors-gel", "arret", "confort-1", "confort-2"]
 LAST_EPOCH_S = 4102444800.0  # 2100-01-01: a history bound no real query passes
 
 
@@ -117,7 +116,7 @@ def create_app(config: Settings[ApiInputs], bus: Bus, live: Live, token: str) ->
         with live.lock:
             state = live.relays.get(relay_id)
         return RelayView(id=rc.id, name=rc.name or rc.id, kind=rc.kind,
-                         options=ORDERS if rc.kind == "fil_pilote" else ["on", "off"],
+                         options=list(ORDERS) if rc.kind == "fil_pilote" else ["on", "off"],
                          state=state)
 
     def state_view() -> StateView:

@@ -7,7 +7,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-Order = Literal["confort", "eco", "hors-gel", "arret", "confort-1", "confort-2"]
+from services.core.contract import Order
+from services.core.contract.messages import MAX_FOR_S, MIN_FOR_S
 
 
 class FieldError(BaseModel):
@@ -71,7 +72,7 @@ class RelayCommand(BaseModel):
     mode: Literal["on", "off", "auto"] | None = None
     order: Order | None = None
     # NaN and infinities are refused: NaN passes no comparison, so no bound would catch it.
-    for_s: float | None = Field(None, ge=1, le=366 * 86400, allow_inf_nan=False,
+    for_s: float | None = Field(None, ge=MIN_FOR_S, le=MAX_FOR_S, allow_inf_nan=False,
                                 description="forced for this long, seconds (1 s to 366 days)")
 
     @model_validator(mode="after")
