@@ -5,6 +5,8 @@ What it guarantees to services (DESIGN.md, 'MQTT contract'):
 - subscriptions made in on_connect, so a broker restart loses none;
 - every retained message the service published is re-published after a reconnect (the
   broker may have lost its store), with what is left of its message expiry;
+- every state also on its ``journal`` twin, held in order while the broker or the historian
+  is away and replayed after a reconnection (``services.core.journal``);
 - reconnection with a bounded backoff, forever, without the service noticing.
 """
 
@@ -31,6 +33,7 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 from services.core.config import MqttConfig
 from services.core.contract import Event, EventKind, TopicKind, Topics
 from services.core.contract.messages import to_json, utc_now_iso
+from services.core.journal import Journal
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +124,7 @@ class Bus:
         self._connect_hooks: list[Callable[[], None]] = []
         self._lock = threading.Lock()
         self._was_connected = False
+        self._generation = 0  # connections so far: acks are only valid on their own
         self._stopping = False
         self.durable_session_s = durable_session_s
         if client_id is None:
@@ -140,6 +144,12 @@ class Bus:
         client.on_disconnect = self._on_disconnect
         client.on_connect_fail = self._on_connect_fail
         self._client = client
+        recorder = config.recorder or None
+        self.journal = Journal(self._send_journal, service, capacity=config.journal_buffer,
+                               gated=recorder is not None and recorder != service)
+        if self.journal.gated and recorder is not None:
+            self.subscribe(self.topics.status_of(recorder),
+                           lambda _t, payload: self.journal.recorder_status(payload))
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -194,10 +204,17 @@ class Bus:
         if self.connected.is_set():
             self._send_retained(topic, payload, expiry_s)
 
-    def publish_state(self, topic: str, data: dict[str, Any]) -> None:
-        """Retained JSON state with the configured message expiry."""
-        expiry = self.config.state_expiry_s or None
-        self.publish_retained(topic, to_json(data), expiry)
+    def publish_state(self, topic: str, data: dict[str, Any] | str,
+                      expiry_s: int | None = None) -> None:
+        """Retained JSON state with a message expiry (default: the configured one), and the
+        same on its journal twin for the historian (no expiry, held across outages)."""
+        payload = data if isinstance(data, str) else to_json(data)
+        expiry = expiry_s if expiry_s is not None else (self.config.state_expiry_s or None)
+        self.publish_retained(topic, payload, expiry)
+        self.journal.put(self.topics.journal_of_state(topic), payload.encode())
+
+    def _send_journal(self, topic: str, payload: bytes) -> None:
+        self._client.publish(topic, payload, qos=1, retain=False)
 
     def clear_retained(self, topic: str) -> None:
         """Remove a retained message from the broker and from the re-publish cache."""
@@ -296,10 +313,14 @@ class Bus:
         client = self._client
 
         def dispatch(_client: mqtt.Client, _userdata: Any, msg: mqtt.MQTTMessage) -> None:
-            mid, qos = msg.mid, msg.qos
+            mid, qos, generation = msg.mid, msg.qos, self._generation
 
             def ack() -> None:
-                client.ack(mid, qos)
+                # A packet id belongs to the connection it came on: after a reconnection the
+                # broker redelivers (resumed session) or forgot (new one) the message, and the
+                # same id may name another message now, which this ack would take as stored.
+                if generation == self._generation:
+                    client.ack(mid, qos)
 
             try:
                 handler(msg.topic, bytes(msg.payload), ack)
@@ -320,6 +341,15 @@ class Bus:
         self._client.message_callback_add(topic_filter, dispatch)
         if self.connected.is_set():
             self._client.subscribe(topic_filter, options=options)
+
+    def unsubscribe(self, topic_filter: str) -> None:
+        """Drop a subscription, here and in the broker's session (a durable session keeps the
+        subscriptions of an older version until told)."""
+        with self._lock:
+            self._subs.pop(topic_filter, None)
+        self._client.message_callback_remove(topic_filter)
+        if self.connected.is_set():
+            self._client.unsubscribe(topic_filter)
 
     def on_connected(self, hook: Callable[[], None]) -> None:
         """Run ``hook`` after every (re)connection, once subscriptions and state are back."""
@@ -369,6 +399,7 @@ class Bus:
             self.config.port,
         )
         self._was_connected = True
+        self._generation += 1
         with self._lock:
             subs = list(self._subs.items())
             retained = list(self._retained.items())
@@ -387,6 +418,7 @@ class Bus:
                 expiry = left
             self._send_retained(topic, item.payload, expiry)
         self.connected.set()
+        self.journal.connected()
         for hook in self._connect_hooks:
             try:
                 hook()
@@ -403,6 +435,7 @@ class Bus:
     ) -> None:
         was = self.connected.is_set()
         self.connected.clear()
+        self.journal.disconnected()
         if was and not self._stopping:
             log.warning(
                 "service=%s lost mqtt connection (%s); reconnecting", self.topics.service, reason

@@ -91,6 +91,19 @@ class MqttConfig(Section):
         description="Message expiry of retained state, so a dead service's state disappears "
         "(0 = never expires).",
     )
+    recorder: str | None = Field(
+        "historian",
+        description="The service that records every state from the journal topics. A service "
+        "holds its journal (in order, in memory) until this broker has seen the recorder "
+        "subscribe (its retained status), so a restarted broker that lost the recorder's "
+        "session loses no reading. Empty when no historian runs.",
+    )
+    journal_buffer: int = Field(
+        20000, ge=100, le=1_000_000,
+        description="States a service holds while the broker or the recorder is away (about "
+        "600 bytes each; 20000 is 5.5 hours of a Linky frame every second); past it the "
+        "oldest go.",
+    )
 
     @field_validator("prefix")
     @classmethod

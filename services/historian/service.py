@@ -88,7 +88,10 @@ class HistorianService(Service[HistorianConfig]):
                 node_prefix=emon.node_prefix, on_event=self._event,
             )
         self._budget_warned: set[str] = set()
-        topic = bus.topics.any_device(TopicKind.STATE)
+        topic = bus.topics.any_device(TopicKind.JOURNAL)
+        # Before the journal, the durable session followed the expiring retained states.
+        legacy = bus.topics.any_device(TopicKind.STATE)
+        bus.on_connected(lambda: bus.unsubscribe(legacy))
         if bus.durable_session_s:
             bus.subscribe_acked(topic, self._on_state)
         else:

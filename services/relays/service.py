@@ -496,8 +496,8 @@ class RelaysService(Service[RelaysConfig]):
 
     def _publish(self, relay: Relay) -> None:
         # A short expiry: after a crash the state (readback_ok included) is gone soon.
-        self.bus.publish_retained(self.bus.topics.relay_state(relay.cfg.id),
-                                  to_json(relay.status()), self.cfg.state_expiry_s)
+        self.bus.publish_state(self.bus.topics.relay_state(relay.cfg.id),
+                               relay.status(), self.cfg.state_expiry_s)
 
     def _discover(self) -> None:
         if self.discovery_prefix is None:

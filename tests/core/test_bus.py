@@ -208,3 +208,42 @@ def test_unreachable_broker_is_said_once_then_connected(
     finally:
         bus.stop()
         late.stop()
+
+
+def test_journal_waits_for_the_recorder_and_survives_a_broker_restart(
+    broker: Broker, prefix: str, watch: Callable[[str], Watcher]
+) -> None:
+    """Each state goes out on its journal twin without expiry, but only once the broker has
+    the recorder's session (its retained status): a broker restarted without persistence has
+    none, so what is published meanwhile waits, in order, instead of going to nobody."""
+    journal = watch(f"{prefix}/demo/+/journal")
+    bus = make_bus(broker, prefix, state_expiry_s=60)
+    bus.start()
+    status = f"{prefix}/historian/status"
+    try:
+        assert bus.wait_connected(10)
+        bus.publish_state(f"{prefix}/demo/dev/state", {"n": 0})
+        assert bus.journal.held == 1  # no recorder's status on this broker yet
+        publish.single(status, "online", retain=True, hostname=broker.host, port=broker.port)
+        first = journal.payload(f"{prefix}/demo/dev/journal", b'{"n":0}')
+        assert not first.retain and first.expiry is None
+        broker.stop()  # persistence off: the status and every session are gone
+        deadline = time.monotonic() + 10
+        while bus.connected.is_set():
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        for n in range(1, 4):
+            bus.publish_state(f"{prefix}/demo/dev/state", {"n": n})
+        broker.start()
+        assert bus.wait_connected(10)
+        again = watch(f"{prefix}/demo/+/journal")  # the recorder, subscribed again
+        assert bus.journal.held == 3
+        publish.single(status, "online", retain=True, hostname=broker.host, port=broker.port)
+        again.payload(f"{prefix}/demo/dev/journal", b'{"n":3}')
+        got = [m.payload for m in again.messages]
+        # The replay of what went out before the outage first (the broker may have lost it
+        # between its PUBACK and its delivery), then the held ones in order.
+        assert got == [b'{"n":0}', b'{"n":1}', b'{"n":2}', b'{"n":3}']
+    finally:
+        bus.stop()
+        publish.single(status, "", retain=True, hostname=broker.host, port=broker.port)

@@ -101,7 +101,7 @@ def test_poison_is_set_aside_and_acked_and_the_rest_is_stored(
     pub.loop_start()
 
     def send(device: str, payload: bytes) -> None:
-        pub.publish(f"{prefix}/teleinfo/{device}/state", payload, qos=1).wait_for_publish(5)
+        pub.publish(f"{prefix}/teleinfo/{device}/journal", payload, qos=1).wait_for_publish(5)
 
     try:
         deadline = time.monotonic() + 30
@@ -121,8 +121,8 @@ def test_poison_is_set_aside_and_acked_and_the_rest_is_stored(
         rejected = [json.loads(m.payload) for m in events.messages
                     if json.loads(m.payload).get("type") == "rejected"]
         # Once per topic, with the topic and the reason.
-        assert sorted(e["topic"] for e in rejected) == [f"{prefix}/teleinfo/bad/state",
-                                                        f"{prefix}/teleinfo/linky/state"]
+        assert sorted(e["topic"] for e in rejected) == [f"{prefix}/teleinfo/bad/journal",
+                                                        f"{prefix}/teleinfo/linky/journal"]
         assert all(e["reason"] for e in rejected)
     finally:
         pub.loop_stop()

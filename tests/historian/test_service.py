@@ -55,7 +55,7 @@ class Publisher:
         while not vm.export('teleinfo_apparent_power_va{device="probe"}'):
             assert time.monotonic() < deadline, "the historian never stored a state"
             # Sent again while the historian is not subscribed yet (it would be lost).
-            self.client.publish(f"{self.prefix}/teleinfo/probe/state", json.dumps(state),
+            self.client.publish(f"{self.prefix}/teleinfo/probe/journal", json.dumps(state),
                                 qos=1).wait_for_publish(5)
             time.sleep(0.2)  # poll interval, not a synchronisation
 
@@ -73,7 +73,7 @@ class Publisher:
                  "energy_import_by_index_wh": {"base": 1_000_000 + n * 10},
                  "energy_import_wh": 1_000_000 + n * 10, "meter_id": "031999000001",
                  "ts": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(T0 + n))}
-        self.client.publish(f"{self.prefix}/teleinfo/linky/state", json.dumps(state),
+        self.client.publish(f"{self.prefix}/teleinfo/linky/journal", json.dumps(state),
                             qos=1).wait_for_publish(5)
 
     def close(self) -> None:

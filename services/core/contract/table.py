@@ -33,6 +33,11 @@ ROWS: tuple[TopicDoc, ...] = (
     TopicDoc(TopicKind.STATE, "<p>/<service>/<device>/state",
              "JSON: the fields below + `ts` (ISO 8601 UTC)", "yes, with message expiry",
              "device and control services"),
+    TopicDoc(TopicKind.JOURNAL, "<p>/<service>/<device>/journal",
+             "the same JSON as each `state`, once per state, QoS 1, no message expiry: the "
+             "historian's stream. Held by its publisher while the broker or the historian's "
+             "session is away, and the last 30 s sent again after a reconnection: readers "
+             "dedupe on (topic, `ts`)", "no", "device and control services"),
     TopicDoc(TopicKind.FIELD, "<p>/<service>/<device>/<field>",
              "one plain value per field (lists and objects as JSON, booleans `true`/`false`), "
              "sent when it changes, cleared when the field leaves the reading", "yes",

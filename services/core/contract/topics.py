@@ -50,6 +50,7 @@ class TopicKind(StrEnum):
     REPLIES = "replies"
     AVAILABILITY = "availability"
     STATE = "state"
+    JOURNAL = "journal"
     RAW = "raw"
     DIAGNOSTICS = "diagnostics"
     FIELD = "field"
@@ -60,7 +61,8 @@ class TopicKind(StrEnum):
 
 _SERVICE_LEAVES = {TopicKind.STATUS, TopicKind.EVENTS, TopicKind.HEARTBEAT, TopicKind.REPLIES}
 _DEVICE_LEAVES = {
-    TopicKind.AVAILABILITY, TopicKind.STATE, TopicKind.RAW, TopicKind.DIAGNOSTICS,
+    TopicKind.AVAILABILITY, TopicKind.STATE, TopicKind.JOURNAL, TopicKind.RAW,
+    TopicKind.DIAGNOSTICS,
 }
 _RELAY_INPUTS = {TopicKind.RELAY_SET, TopicKind.RELAY_SHED, TopicKind.RELAY_AUTO}
 
@@ -116,6 +118,14 @@ class Topics:
     def state(self, device: str) -> str:
         """Retained JSON state of one of this service's devices."""
         return self.device(device, TopicKind.STATE)
+
+    def journal_of_state(self, state_topic: str) -> str:
+        """The journal twin of a state topic: every state once, non-retained, QoS 1, without
+        message expiry, for the historian (the retained state expires; this must not)."""
+        parsed = self.parse(state_topic)
+        if parsed is None or parsed.kind != TopicKind.STATE or parsed.device is None:
+            raise ValueError(f"{state_topic!r} is not a state topic")
+        return self.device_of(parsed.service, parsed.device, TopicKind.JOURNAL)
 
     def field(self, device: str, name: str) -> str:
         """Retained plain scalar of one normalized field."""
