@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import getpass
 import os
 import shutil
 import signal
@@ -105,15 +106,32 @@ def mosquitto_binary() -> str:
     return found
 
 
-def start_broker(work: Path, env: dict[str, str]) -> tuple[Proc, int]:
-    """A mosquitto of our own on a free loopback port (as tests/conftest.py's Broker)."""
+# What a fault run takes from the shipped broker config when it must behave like the box's.
+DURABILITY = ("persistence", "autosave_interval", "autosave_on_changes", "max_queued_messages",
+              "persistent_client_expiration")
+
+
+def shipped_durability() -> list[str]:
+    """The durability lines of mosquitto/mosquitto.conf, as the box runs them."""
+    shipped = Path(__file__).resolve().parents[1] / "mosquitto" / "mosquitto.conf"
+    return [line.strip() for line in shipped.read_text(encoding="utf-8").splitlines()
+            if line.split(maxsplit=1)[:1] and line.split(maxsplit=1)[0] in DURABILITY]
+
+
+def start_broker(work: Path, env: dict[str, str], *, durable: bool = False) -> tuple[Proc, int]:
+    """A mosquitto of our own on a free loopback port (as tests/conftest.py's Broker);
+    ``durable``: with the shipped persistence settings, its database in ``work``."""
     port = free_port()
     conf = work / "mosquitto.conf"
-    conf.write_text(
-        f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
-        "set_tcp_nodelay true\nlog_dest stderr\nlog_type error\nlog_type warning\n",
-        encoding="utf-8",
-    )
+    lines = [f"listener {port} 127.0.0.1", "allow_anonymous true", "set_tcp_nodelay true",
+             "log_dest stderr", "log_type error", "log_type warning"]
+    if durable:
+        # Run as root, mosquitto drops to the user `mosquitto`, which may not write here.
+        lines += [*shipped_durability(), f"persistence_location {work}/",
+                  f"user {getpass.getuser()}"]
+    else:
+        lines.append("persistence false")
+    conf.write_text("\n".join(lines) + "\n", encoding="utf-8")
     proc = Proc("mosquitto", [mosquitto_binary(), "-c", str(conf)], env, work)
     proc.start()
     deadline = time.monotonic() + 10

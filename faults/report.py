@@ -29,6 +29,24 @@ class Row:
     note: str = ""
     ok: bool | None = None  # the verdict of a yes/no figure (no limit)
     details: dict[str, Any] = field(default_factory=dict)
+    lost: int | None = None  # readings (data-path rows)
+    duplicated: int | None = None
+
+    @property
+    def left_on(self) -> int | None:
+        """Loads not in their safe state when the row's time ran out (control rows)."""
+        if not self.loads or self.limit is None:
+            return None
+        board = self.details.get("board_s")
+        if isinstance(board, dict):
+            return sum(1 for v in board.values() if v is None)
+        return len(self.loads) if self.within == "no" else 0
+
+    @property
+    def failed(self) -> bool:
+        """Any reading lost or doubled, any load left on, any figure out of its limit."""
+        return (self.within == "no" or bool(self.lost) or bool(self.duplicated)
+                or bool(self.left_on))
 
     @property
     def within(self) -> str:
@@ -55,11 +73,16 @@ def _limit(row: Row) -> str:
     return f"{row.limit:g} {row.unit}".strip()
 
 
+def _count(n: int | None) -> str:
+    return "-" if n is None else str(n)
+
+
 def table(rows: list[Row]) -> str:
     """A plain-text table (also valid Markdown)."""
-    head = ["fault", "loads", "measured", "limit", "within", "note"]
-    lines = [[r.fault, ", ".join(r.loads) or "-", r.shown(), _limit(r), r.within, r.note]
-             for r in rows]
+    head = ["fault", "lost", "duplicated", "recovered in / measured", "limit", "loads left on",
+            "within", "note"]
+    lines = [[r.fault, _count(r.lost), _count(r.duplicated), r.shown(), _limit(r),
+              _count(r.left_on), r.within, r.note] for r in rows]
     widths = [max(len(h), *(len(line[i]) for line in lines)) if lines else len(h)
               for i, h in enumerate(head)]
 
@@ -93,6 +116,7 @@ def write_json(rows: list[Row], path: Path, elapsed_s: float, version: str) -> N
         # Latencies on a shared 2-core box depend on what else runs: the load says how much.
         "loadavg": [round(x, 2) for x in os.getloadavg()],
         "cpus": os.cpu_count(),
-        "rows": [{**asdict(r), "within": r.within, "shown": r.shown()} for r in rows],
+        "rows": [{**asdict(r), "within": r.within, "shown": r.shown(), "left_on": r.left_on,
+                  "failed": r.failed} for r in rows],
     }
     path.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")

@@ -94,7 +94,12 @@ class Stack:
     """Processes of one scenario; ``close`` leaves nothing running."""
 
     def __init__(self, work: Path, *, peak_at_s: float | None = None,
-                 services: tuple[str, ...] = ("relays", "shedding", "teleinfo")) -> None:
+                 services: tuple[str, ...] = ("relays", "shedding", "teleinfo"),
+                 config: dict[str, Any] | None = None, durable_broker: bool = False) -> None:
+        """``config``: sections merged over the defaults below; ``durable_broker``: the
+        broker persists as mosquitto/mosquitto.conf says (a restart keeps sessions)."""
+        self.extra = config or {}
+        self.durable_broker = durable_broker
         if work.exists():
             shutil.rmtree(work)
         work.mkdir(parents=True)
@@ -115,7 +120,7 @@ class Stack:
             raise
 
     def _up(self, peak_at_s: float | None, services: tuple[str, ...]) -> None:
-        broker, self.port = start_broker(self.work, self.env)
+        broker, self.port = start_broker(self.work, self.env, durable=self.durable_broker)
         self.procs["mosquitto"] = broker
         self.env["ENERBOX_CONFIG"] = str(self._write_config())
         self.recorder = Recorder(self.port, PREFIX)
@@ -166,7 +171,7 @@ class Stack:
         grace, configurable = grace_s()
         if configurable:
             relays["shedding_grace_s"] = grace
-        config = {
+        config: dict[str, dict[str, Any]] = {
             "general": {"data_dir": str(self.work / "data"), "log_level": "INFO"},
             "mqtt": {"host": "127.0.0.1", "port": self.port, "prefix": PREFIX},
             "homeassistant": {"discovery": False},
@@ -180,6 +185,8 @@ class Stack:
                              {"relay": "living", "priority": 3, "power_w": 1500}]},
             "api": {"host": "127.0.0.1", "port": self.api_port, "token": TOKEN},
         }
+        for section, values in self.extra.items():
+            config[section] = {**config.get(section, {}), **values}
         path = self.work / "enerbox.yaml"
         path.write_text(json.dumps(config, indent=1), encoding="utf-8")  # JSON is YAML
         return path

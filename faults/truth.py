@@ -17,6 +17,8 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 # Fil pilote (a, b) output levels -> order, as services/relays/drivers/fil_pilote.py maps them.
 _ORDERS = {(False, False): "confort", (True, True): "eco", (True, False): "hors-gel",
@@ -61,7 +63,12 @@ class Recorder:
         self.client.on_message = self._on_message
         self.client.on_connect = lambda c, *_a: c.subscribe(f"{prefix}/#", qos=1)
         self.client.on_subscribe = lambda *_a: subscribed.set()
-        self.client.connect("127.0.0.1", port)
+        # A durable session, as the historian's: a broker restart that keeps sessions keeps
+        # what was published for us while we reconnected.
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+        props.SessionExpiryInterval = 86400
+        self.client.reconnect_delay_set(1, 2)
+        self.client.connect("127.0.0.1", port, clean_start=False, properties=props)
         self.client.loop_start()
         if not subscribed.wait(10):
             raise RuntimeError("ground-truth subscriber could not subscribe")
