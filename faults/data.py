@@ -6,7 +6,7 @@ fault is a phase; at the end every reading the ground truth saw on the journal i
 the local history (per minute) and in VictoriaMetrics (per sample) and charged to the phase
 its time falls in. A power cut loses, by design, what the historian held in RAM (the open
 minute of the local history, acked to the broker only once committed): those readings are
-counted apart and bounded, not hidden (README, "What a fault costs").
+counted apart and bounded to that minute, not hidden (README, "When something fails").
 """
 
 from __future__ import annotations
@@ -31,10 +31,14 @@ from faults.count import (
 from faults.report import Row
 from faults.stack import PREFIX, Stack
 from faults.vm import VictoriaMetrics
+from services.historian.service import COMMIT_GRACE_S
 
 SERVICES = ("relays", "shedding", "teleinfo", "historian")
 DEVICES = ("teleinfo", "relays", "shedding")
-FLUSH_INTERVAL_S = 60.0  # the historian's default (services/historian/config.py)
+# The historian commits the local history's closed minutes COMMIT_GRACE_S after each minute
+# (services/historian/service.py): a power cut takes the open minute, and the one before
+# when it strikes within the grace (plus a batch and a commit: MARGIN_S).
+MARGIN_S = 3.0
 
 
 @dataclass(frozen=True)
@@ -263,7 +267,7 @@ def finish(run: DataRun, cut_ms: int) -> tuple[list[Reading], dict[str, Tally]]:
     stack.procs["historian"].stop(timeout=30)  # a clean stop commits the open minute
     truth = run.truth()
     tally: dict[str, Tally] = defaultdict(Tally)
-    first_ram_minute = (cut_ms - int((FLUSH_INTERVAL_S + 60) * 1000)) // 60_000
+    first_ram_minute = (cut_ms - int((COMMIT_GRACE_S + MARGIN_S) * 1000)) // 60_000
     cut_phase = run.phases.of(cut_ms)
 
     def in_ram(minute: int) -> str | None:
@@ -302,8 +306,8 @@ def data_path(work: Path, plan: Plan = FULL, seed: int | None = None) -> list[Ro
             lost -= ram
             note = ", ".join(f"{sink} {n}" for sink, n in sorted(t.lost.items())
                              if n and sink != RAM)
-            note = (f"local history: {ram} readings of the uncommitted minutes (at most "
-                    f"{FLUSH_INTERVAL_S + 60:.0f} s before the cut) went with the RAM"
+            note = (f"local history: {ram} readings of the open minute (not yet committed) "
+                    "went with the RAM"
                     + (f"; lost: {note}" if note else ""))
         recovery = run.phases.recovery.get(phase)
         rows.append(Row(phase, [], recovery, "s", None, note=note or f"{count} readings",

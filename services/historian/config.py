@@ -65,8 +65,9 @@ class HistorianConfig(Section):
     db_file: Path | None = Field(None, description="Default: <data_dir>/history.sqlite3.")
     retention_days: int = Field(730, ge=1, description="Keep one-minute aggregates this long.")
     flush_interval_s: float = Field(
-        60, gt=0, description="Local history writes are batched this often: a power cut "
-        "loses at most this much of the local history (never InfluxDB's).",
+        60, gt=0, description="Local history writes are batched this often, 2 s after each "
+        "multiple of it on the clock: a power cut loses the local history's readings since the "
+        "last one (at most this + 2 s; never InfluxDB's, whose disk queue commits every 0.5 s).",
     )
     timezone: str = Field("Europe/Paris", description="Days of the ledger are local days.")
     max_power_w: float = Field(

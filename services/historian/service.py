@@ -39,6 +39,9 @@ MIN_TS = 946_684_800.0  # 2000-01-01T00:00:00Z: older is a device clock that was
 # Acks held that make the worker commit at once, not at the next flush_interval_s: half the
 # broker's window, so it keeps sending while we write (a backlog drains at full speed).
 COMMIT_AT_PENDING = DURABLE_RECEIVE_MAXIMUM // 2
+# Readings of a minute still in flight when it closes (a batch, the broker): they make it into
+# that minute's commit when it waits this long past the boundary.
+COMMIT_GRACE_S = 2.0
 
 
 class HistorianService(Service[HistorianConfig]):
@@ -134,7 +137,7 @@ class HistorianService(Service[HistorianConfig]):
         # Work as soon as something arrives; under load the batches grow by themselves: one
         # disk-queue commit per batch. The broker sends at most DURABLE_RECEIVE_MAXIMUM
         # unacknowledged messages: past half of it, commit now so that the acks go out.
-        next_flush = time.monotonic() + self.cfg.flush_interval_s
+        next_flush = next_commit(time.time(), self.cfg.flush_interval_s)
         next_prune = 0.0
         while not self.stop_event.is_set():
             self.wake.wait(BATCH_S)
@@ -145,8 +148,9 @@ class HistorianService(Service[HistorianConfig]):
                 mono = time.monotonic()
                 if self.checkpoint.pending >= COMMIT_AT_PENDING:
                     self.checkpoint.commit(now, force=True)
-                elif mono >= next_flush:
-                    next_flush = mono + self.cfg.flush_interval_s
+                elif now >= next_flush or next_flush - now > 2 * self.cfg.flush_interval_s:
+                    # (the second test: the clock stepped back, as a Pi's does at NTP)
+                    next_flush = next_commit(now, self.cfg.flush_interval_s)
                     self.checkpoint.commit(now)
                 if mono >= next_prune:
                     next_prune = mono + 86400
@@ -272,6 +276,13 @@ class HistorianService(Service[HistorianConfig]):
                 if isinstance(value, int | float) and not isinstance(value, bool):
                     self.ledger.observe_production(f"{service}/{device}/{field}", ts,
                                                    value * scale)
+
+
+def next_commit(now: float, interval_s: float) -> float:
+    """The next commit time: just after a multiple of ``interval_s`` on the wall clock. With
+    the default 60 s the minute that just closed is written at once: a power cut then costs
+    the local history the open minute (and COMMIT_GRACE_S more), not up to two."""
+    return (now // interval_s + 1) * interval_s + COMMIT_GRACE_S
 
 
 class _PoisonError(ValueError):

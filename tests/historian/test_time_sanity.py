@@ -129,3 +129,12 @@ def test_a_newline_in_a_key_does_not_end_the_line() -> None:
     line = point.to_line()
     assert "\n" not in line and "\r" not in line
     assert line == "t,device=d\\nx a\\nb=1.0,c\\r=2.0 1764000000000000000"
+
+
+def test_commits_follow_the_minute_so_a_power_cut_costs_only_the_open_one() -> None:
+    from services.historian.service import COMMIT_GRACE_S, next_commit
+
+    assert next_commit(1_800_000_000.0, 60) == 1_800_000_060 + COMMIT_GRACE_S
+    assert next_commit(1_800_000_059.9, 60) == 1_800_000_060 + COMMIT_GRACE_S
+    assert next_commit(1_800_000_062.5, 60) == 1_800_000_120 + COMMIT_GRACE_S
+    assert next_commit(1_800_000_005.0, 10) == 1_800_000_010 + COMMIT_GRACE_S
