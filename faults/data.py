@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import bisect
 import random
+import sys
 import time
 from collections import defaultdict
 from dataclasses import dataclass
@@ -28,13 +29,14 @@ from faults.count import (
     integrity,
     readings,
 )
+from faults.procs import Proc
 from faults.report import Row
-from faults.stack import PREFIX, Stack
+from faults.stack import PREFIX, Source, Stack
 from faults.vm import VictoriaMetrics
 from services.historian.service import COMMIT_GRACE_S
 
-SERVICES = ("relays", "shedding", "teleinfo", "historian")
-DEVICES = ("teleinfo", "relays", "shedding")
+SERVICES = ("relays", "shedding", "teleinfo", "vedirect", "historian", "api")
+DEVICES = ("teleinfo", "vedirect", "relays", "shedding")  # the services that publish states
 # The historian commits the local history's closed minutes COMMIT_GRACE_S after each minute
 # (services/historian/service.py): a power cut takes the open minute, and the one before
 # when it strikes within the grace (plus a batch and a commit: MARGIN_S).
@@ -98,10 +100,25 @@ class DataRun:
                 "mqtt": {"state_expiry_s": plan.state_expiry_s},
                 "historian": {"influxdb": {"enabled": True, "url": self.vm.url,
                                            "org": "enerbox", "bucket": "enerbox"}},
+                "vedirect": {"ports": [{"port": str(work / "stack" / "ve0"), "id": "mppt"}],
+                             "publish_raw": False},
             })
         except BaseException:
             self.vm.stop()
             raise
+        try:
+            self._start_vedirect_sim(work / "stack" / "ve0")
+        except BaseException:
+            self.close()
+            raise
+
+    def _start_vedirect_sim(self, link: Path) -> None:
+        # A SmartSolar charger on a second pty: a second device service on the data path.
+        sim = Proc("sim-vedirect", [sys.executable, "-m", "services.sim", "vedirect",
+                                    "--device", "mppt", "--link", str(link)],
+                   self.stack.env, self.stack.work, cwd=Source.root)
+        self.stack.procs["sim-vedirect"] = sim
+        sim.start()
 
     @property
     def data_dir(self) -> Path:
@@ -231,7 +248,7 @@ def _broker_killed(run: DataRun, _rng: random.Random, _notes: Notes) -> None:
 
 
 def _services_killed(run: DataRun, _rng: random.Random, _notes: Notes) -> None:
-    for service in ("teleinfo", "relays", "shedding"):
+    for service in ("teleinfo", "vedirect", "relays", "shedding", "api"):
         name = run.phases.begin(f"kill -9 {service}")
         run.stack.kill9(service)
         _pause(1)
@@ -244,13 +261,14 @@ def _power_cut(run: DataRun, rng: random.Random, notes: Notes) -> None:
     name = run.phases.begin("power cut (SIGKILL of the box, the database kept)")
     _pause(rng.uniform(5, 20))
     cut = now_ms()
-    for proc_name in ("historian", "relays", "shedding", "teleinfo", "sim-tic", "mosquitto"):
-        stack.procs[proc_name].kill9()
+    for proc in stack.procs.values():
+        proc.kill9()  # at once: the broker, every service, the simulators
     notes["cut_ms"] = str(cut)
     bad = {f: r for f, r in integrity(run.data_dir).items() if r != "ok"}
     notes["integrity after the cut"] = str(bad) if bad else "ok"
     stack.procs["mosquitto"].start()
     stack.procs["sim-tic"].start()
+    stack.procs["sim-vedirect"].start()
     for service in SERVICES:
         stack.start(service)
     stack.wait_ready()
@@ -260,7 +278,7 @@ def _power_cut(run: DataRun, rng: random.Random, notes: Notes) -> None:
 def finish(run: DataRun, cut_ms: int) -> tuple[list[Reading], dict[str, Tally]]:
     """Stop the producers, let the historian store the rest, count every sink."""
     stack = run.stack
-    for service in ("teleinfo", "shedding", "relays", "sim-tic"):
+    for service in ("teleinfo", "vedirect", "shedding", "relays", "sim-tic", "sim-vedirect"):
         stack.procs[service].stop()
     # Their last states (a clean stop publishes some) reach the database before it is read.
     run.phases.recovery["steady after the faults"] = run.in_vm(now_ms(), 60)

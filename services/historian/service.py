@@ -152,6 +152,8 @@ class HistorianService(Service[HistorianConfig]):
                     # (the second test: the clock stepped back, as a Pi's does at NTP)
                     next_flush = next_commit(now, self.cfg.flush_interval_s)
                     self.checkpoint.commit(now)
+                elif self.checkpoint.late:
+                    self.checkpoint.commit(now)
                 if mono >= next_prune:
                     next_prune = mono + 86400
                     self.history.prune(now)

@@ -178,3 +178,23 @@ def test_a_failed_commit_keeps_the_acks_and_the_ledger(
     assert check.commit(T0 + 120) == 1
     assert history.db.execute("SELECT sum(wh) FROM ledger_days").fetchone()[0] == 5
     assert counted(history) == 2
+
+
+def test_a_reading_for_a_minute_already_written_is_late(
+    parts: tuple[LocalHistory, Ledger, Checkpoint],
+) -> None:
+    # After an outage a publisher sends what it held: readings of minutes the last commit
+    # already wrote. They must not wait a whole flush interval in RAM (a power cut).
+    history, ledger, check = parts
+    acks = Acks()
+    assert reading(history, ledger, check, 0, T0 + 70)
+    check.hold(acks(0), T0 + 70)
+    assert not check.late  # the open minute: the normal case
+    check.commit(T0 + 122)  # writes minutes 0 and 1
+    assert not check.late
+    assert reading(history, ledger, check, 1, T0 + 119.5)  # minute 1, arriving late
+    check.hold(acks(1), T0 + 119.5)
+    assert check.late
+    assert check.commit(T0 + 125) == 1
+    assert not check.late and acks.sent == [0, 1]
+    assert counted(history) == 2
