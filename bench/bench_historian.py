@@ -24,10 +24,11 @@ from services.historian.checkpoint import Checkpoint
 from services.historian.history import LocalHistory
 from services.historian.ledger import Ledger
 from services.historian.points import flatten
+from services.historian.service import COMMIT_GRACE_S
 
 ROOT = Path(__file__).resolve().parents[1]
 # An hour ago: the historian refuses readings far from its clock (max_clock_skew_s).
-T0 = float(int(time.time()) - 3600)
+T0 = float(int(time.time()) // 60 * 60 - 3600)  # a minute boundary
 OUTAGE_S = 20.0  # the database outage of the backlog figure
 INDEXES = ("blue_hc", "blue_hp", "white_hc", "white_hp", "red_hc", "red_hp")
 
@@ -170,8 +171,8 @@ def throughput_and_backlog() -> None:
 
 def bytes_per_day(hours: float = 1.0, *, force: bool = False) -> None:
     """The local history and ledger's writes for a Linky, two Victrons and an inverter, as the
-    service commits them: every 60 s from its start (not on minute boundaries), with the
-    delivery marks; ``force`` writes the open minute too at each commit."""
+    service commits them: 2 s after each minute, with the delivery marks; ``force`` writes
+    the open minute too at each commit."""
     with tempfile.TemporaryDirectory(dir=ROOT.parent) as tmp_name:
         history = LocalHistory(Path(tmp_name) / "h.sqlite3")
         ledger = Ledger(history, TariffBook())
@@ -193,7 +194,7 @@ def bytes_per_day(hours: float = 1.0, *, force: bool = False) -> None:
                     history.add(point)
                 checkpoint.hold(_no_ack, ts)
             ledger.observe_meter("linky", ts, {"base": 1_000_000 + t}, None, "x")
-            if t % 60 == 23:  # the service's clock, not the minutes'
+            if t % 60 == int(COMMIT_GRACE_S):  # the service's cadence (T0 is a minute)
                 checkpoint.commit(ts + 1, force=force)
         written = _written() - before
         history.close()
