@@ -26,6 +26,7 @@ def scenarios() -> dict[str, Scenario]:
     return {
         "data": data.data_path,
         "data-short": data.data_path_short,
+        "two-faults": data.two_faults,
         "teleinfo": kills.teleinfo_killed,
         "shedding": kills.shedding_killed,
         "relays": kills.relays_killed,

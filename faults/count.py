@@ -112,9 +112,11 @@ def compare_history(truth: list[Reading], stored: dict[tuple[SeriesKey, int], in
     ``in_ram(minute)``: the phase a minute's shortfall is charged to as "in RAM at a power
     cut" (the uncommitted minutes), None for any other minute."""
     want: dict[tuple[Device, int], Counter[SeriesKey]] = defaultdict(Counter)
+    phases: dict[tuple[Device, int], Counter[str]] = defaultdict(Counter)
     for r in truth:
         for s in r.series:
             want[((r.service, r.device), r.minute)][s] += 1
+        phases[((r.service, r.device), r.minute)][phase_of(r.ts_ms)] += 1
     for (device, minute), series in want.items():
         lost = max(max(0, n - stored.get((s, minute), 0)) for s, n in series.items())
         doubled = max(max(0, stored.get((s, minute), 0) - n) for s, n in series.items())
@@ -123,7 +125,9 @@ def compare_history(truth: list[Reading], stored: dict[tuple[SeriesKey, int], in
         if cut is not None:
             tally[cut].add(RAM, lost, 0, where)
             lost = 0
-        tally[phase_of(minute * 60_000)].add("history", lost, doubled, where)
+        # A minute may span two phases: it is charged to the one most of its readings are in.
+        phase = phases[(device, minute)].most_common(1)[0][0]
+        tally[phase].add("history", lost, doubled, where)
 
 
 def compare_vm(truth: list[Reading], samples: Samples, phase_of: Callable[[int], str],

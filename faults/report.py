@@ -31,6 +31,7 @@ class Row:
     details: dict[str, Any] = field(default_factory=dict)
     lost: int | None = None  # readings (data-path rows)
     duplicated: int | None = None
+    promised: bool = True  # False: a figure measured to be known (two faults at once)
 
     @property
     def left_on(self) -> int | None:
@@ -45,6 +46,8 @@ class Row:
     @property
     def failed(self) -> bool:
         """Any reading lost or doubled, any load left on, any figure out of its limit."""
+        if not self.promised:
+            return False
         return (self.within == "no" or bool(self.lost) or bool(self.duplicated)
                 or bool(self.left_on))
 
