@@ -43,8 +43,10 @@ test: venv system-deps lint
 bench: venv
 	$(BIN)/python -m bench
 
-# Kill real processes on loopback and print how long each load takes to reach its safe state
-# (docs/FAULTS.md); the table also goes to run/faults.json.
+# Kill real processes on loopback (and the database, the broker, the power): print, per fault,
+# the readings lost and doubled in every sink, the time to recover and the loads left on
+# (docs/FAULTS.md, about 40 min); exits 1 on any loss, double or load left on. The table also
+# goes to run/faults.json. `make test` runs the data path's 3-minute version.
 faults: venv system-deps
 	$(BIN)/python -m faults
 
