@@ -1,0 +1,1 @@
+"""Automation: declarative rules that steer relays (surplus routing, tariffs, schedules)."""
