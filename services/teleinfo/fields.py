@@ -16,6 +16,10 @@ from services.teleinfo.protocol import Frame, Mode
 _DIAG = "diagnostic"
 _PHASES = ("L1", "L2", "L3")
 _COLOURS = ("blue", "white", "red")
+_TEMPO_OPTIONS = (*_COLOURS, "unknown")  # unknown: said explicitly, so no old colour lingers
+# Historique has no injection label: PAPP counts drawn power only. With PAPP at 0 and a
+# current flowing, the house is feeding in; LinkyMonitor's estimate is -IINST x 230 V.
+NOMINAL_VOLTAGE_V = 230
 
 FIELDS: tuple[FieldSpec, ...] = (
     FieldSpec(key="meter_id", name="Meter id", entity_category=_DIAG, icon="mdi:meter-electric",
@@ -63,8 +67,19 @@ FIELDS: tuple[FieldSpec, ...] = (
               description="Phase numbers over the limit."),
     FieldSpec(key="ejp_notice", name="Peak notice", component="binary_sensor",
               description="PEJP present, or STGE mobile-peak notice."),
-    FieldSpec(key="tempo_today", name="Tempo today", options=_COLOURS),
-    FieldSpec(key="tempo_tomorrow", name="Tempo tomorrow", options=_COLOURS),
+    FieldSpec(key="net_power_va", name="Net power", unit="VA", device_class="apparent_power",
+              state_class="measurement", icon="mdi:transmission-tower",
+              description="+ drawn, - fed in: SINSTS - SINSTI, or PAPP (historique; when "
+                          "PAPP is 0 and IINST is not, -IINST x 230, flagged)."),
+    FieldSpec(key="net_power_estimated", name="Net power estimated", component="binary_sensor",
+              entity_category=_DIAG,
+              description="net_power_va is the historique export estimate from IINST."),
+    FieldSpec(key="tempo_today", name="Tempo today", options=_TEMPO_OPTIONS,
+              description="PTEC, STGE bits 24-25, else LTARF's colour; unknown on a Tempo "
+                          "meter that names none."),
+    FieldSpec(key="tempo_tomorrow", name="Tempo tomorrow", options=_TEMPO_OPTIONS,
+              description="DEMAIN or STGE bits 26-27; unknown when DEMAIN is ---- (blue "
+                          "is never announced) or the bits are 0."),
     FieldSpec(key="relay_closed", name="Meter relay", component="binary_sensor",
               description="STGE bit 0: the dry contact (water heater relay) is closed."),
     FieldSpec(key="breaker_closed", name="Meter breaker", component="binary_sensor",
@@ -109,6 +124,10 @@ _STD_NUMBERS = (
     ("EAST", "energy_import_wh"), ("EAIT", "energy_export_wh"),
 )
 _STGE_COLOUR = (None, "blue", "white", "red")
+_LTARF_COLOURS = (
+    ("blue", ("BLEU", "HCJB", "HPJB")), ("white", ("BLANC", "HCJW", "HPJW")),
+    ("red", ("ROUGE", "HCJR", "HPJR")),
+)
 
 
 def _int(frame: Frame, label: str) -> int | None:
@@ -172,8 +191,8 @@ def _historique(frame: Frame, out: dict[str, Any]) -> None:
     if total is not None:
         out["energy_import_wh"] = total
     demain = frame.value("DEMAIN")
-    if demain in _DEMAIN:
-        out["tempo_tomorrow"] = _DEMAIN[demain]
+    if demain is not None:  # ---- until the evening, and all day before a blue day
+        out["tempo_tomorrow"] = _DEMAIN.get(demain, "unknown")
     if "PEJP" in g:
         out["ejp_notice"] = True
     elif out.get("tariff_option") == "ejp" and not _rejected_label(frame, b"PEJP"):
@@ -182,6 +201,23 @@ def _historique(frame: Frame, out: dict[str, Any]) -> None:
     if phases or not _rejected_label(frame, b"ADPS", b"ADIR"):
         out["overload"] = bool(phases)
         out["overload_phases"] = phases
+    _historique_net(out)
+
+
+def _historique_net(out: dict[str, Any]) -> None:
+    """PAPP, or the export estimate when PAPP is 0 while a current flows."""
+    papp = out.get("apparent_power_va")
+    if papp is None:
+        return
+    if papp:
+        out["net_power_va"], out["net_power_estimated"] = papp, False
+        return
+    current = out.get("current_a")
+    if current is None:  # 0 VA drawn, but feeding in or idle? unknown
+        return
+    amps = sum(current)
+    out["net_power_va"] = -amps * NOMINAL_VOLTAGE_V
+    out["net_power_estimated"] = amps > 0
 
 
 def _standard(frame: Frame, out: dict[str, Any]) -> None:
@@ -225,7 +261,11 @@ def _standard(frame: Frame, out: dict[str, Any]) -> None:
                 by_index[label.lower()] = value
         if by_index:
             out["energy_import_by_index_wh"] = by_index
-    _stge(frame, out)
+    reg = _stge(frame, out)
+    if reg is not None and (reg >> 30) & 3 and out.get("tariff_option") == "ejp":
+        out["tariff_period"] = "ejp_peak"  # mobile peak in progress, whatever NTARF said
+    _standard_net(frame, out, reg)
+    _standard_tempo(out, reg, ltarf)
     date = frame.groups.get("DATE")
     if date is not None and date.horodate:
         stamp = horodate_iso(date.horodate)
@@ -233,14 +273,52 @@ def _standard(frame: Frame, out: dict[str, Any]) -> None:
             out["meter_time"] = stamp
 
 
-def _stge(frame: Frame, out: dict[str, Any]) -> None:
+def _standard_net(frame: Frame, out: dict[str, Any], reg: int | None) -> None:
+    """SINSTS - SINSTI; SINSTS alone only when nothing says an injection went missing."""
+    drawn = out.get("apparent_power_va")
+    if drawn is None:
+        return
+    fed = out.get("injected_power_va")
+    if fed is None and (_rejected_label(frame, b"SINSTI") or (reg is not None and reg >> 8 & 1)):
+        return  # a producer (STGE bit 8) whose SINSTI is missing: its export is unknown
+    out["net_power_va"] = drawn - (fed or 0)
+    out["net_power_estimated"] = False
+
+
+def _ltarf_colour(ltarf: str | None) -> str | None:
+    """The Tempo colour named in LTARF's text ('HC  BLANC', 'HP BLEU', 'HPJR')."""
+    if ltarf is None:
+        return None
+    text = ltarf.upper()
+    for colour, words in _LTARF_COLOURS:
+        if any(word in text for word in words):
+            return colour
+    return None
+
+
+def _standard_tempo(out: dict[str, Any], reg: int | None, ltarf: str | None) -> None:
+    """Colours from STGE, today's from LTARF when STGE's bits are 0; unknown said outright."""
+    today = _STGE_COLOUR[reg >> 24 & 3] if reg is not None else None
+    today = today or _ltarf_colour(ltarf)
+    tomorrow = _STGE_COLOUR[reg >> 26 & 3] if reg is not None else None
+    tempo = out.get("tariff_option") == "tempo" or today is not None or tomorrow is not None
+    if not tempo:
+        return  # a meter without Tempo: no colour fields at all
+    if today is not None or reg is not None:
+        out["tempo_today"] = today or "unknown"
+    if reg is not None:  # without STGE (damaged), tomorrow is not known to be unknown
+        out["tempo_tomorrow"] = tomorrow or "unknown"
+
+
+def _stge(frame: Frame, out: dict[str, Any]) -> int | None:
+    """Decode STGE's flags into ``out``; return the register (None if absent or bad)."""
     stge = frame.value("STGE")
     if stge is None or len(stge) != 8:
-        return
+        return None
     try:
         reg = int(stge, 16)
     except ValueError:
-        return
+        return None
     out["relay_closed"] = not reg & 1
     out["breaker_closed"] = (reg >> 1) & 7 == 0
     overload = bool(reg >> 7 & 1)
@@ -254,11 +332,8 @@ def _stge(frame: Frame, out: dict[str, Any]) -> None:
         elif "apparent_power_phase_va" not in out and len(out.get("current_a", ())) == 1:
             phases = [1]
     out["overload_phases"] = phases
-    for shift, key in ((24, "tempo_today"), (26, "tempo_tomorrow")):
-        colour = _STGE_COLOUR[(reg >> shift) & 3]
-        if colour:
-            out[key] = colour
-    out["ejp_notice"] = bool((reg >> 28) & 3)
+    out["ejp_notice"] = bool(reg >> 28 & 3)  # bits 28-29: notice; 30-31: peak in progress
+    return reg
 
 
 def horodate_iso(horodate: str) -> str | None:

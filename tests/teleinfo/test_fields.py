@@ -38,6 +38,8 @@ def test_historique_tempo_excerpt() -> None:
         "tariff_label": "HCJB",
         "subscribed_current_a": 30,
         "apparent_power_va": 2840,
+        "net_power_va": 2840,
+        "net_power_estimated": False,
         "current_a": [12],
         "energy_import_by_index_wh": {
             "blue_hc": 18328856, "blue_hp": 23739545, "white_hc": 1466099,
