@@ -1,9 +1,10 @@
 """Units of the automation section: durations, clock times, windows, day and month sets.
 
 Pure parsing, no clock. YAML 1.1 (what ``yaml.safe_load`` speaks) reads some unquoted values
-as other types; each parser here accepts those readings too: an unquoted ``06:00`` arrives as
-the sexagesimal int 360 (= minutes since midnight, so it is taken as 06:00), and unquoted
-``on``/``off`` arrive as True/False.
+as other types; each parser here accepts those readings too: an unquoted ``18:00`` or ``6:00``
+arrives as a base-60 int (1080, 360: minutes since midnight, so taken as 18:00, 06:00; PyYAML
+leaves ``06:00`` with its leading zero a string), and unquoted ``on``/``off`` arrive as
+True/False.
 """
 
 from __future__ import annotations
