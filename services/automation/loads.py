@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from pydantic import BeforeValidator, Field, field_validator, model_validator
 
 from services.automation.conditions import AnyOf, Clock, DaySet, Duration, OnOff, TimeWindow
+from services.automation.units import format_duration
 from services.core.config import Section
 from services.core.contract.orders import ORDERS
 from services.core.contract.topics import slug
@@ -71,7 +72,8 @@ class DailyConfig(Section):
     @model_validator(mode="after")
     def _consistent(self) -> DailyConfig:
         if self.min_on is not None and self.max_on is not None and self.min_on > self.max_on:
-            raise ValueError(f"min_on ({self.min_on:g} s) is above max_on ({self.max_on:g} s)")
+            raise ValueError(f"min_on ({format_duration(self.min_on)}) is above max_on "
+                             f"({format_duration(self.max_on)})")
         if self.catch_up is not None and self.min_on is None:
             raise ValueError("catch_up needs a min_on to catch up")
         return self
