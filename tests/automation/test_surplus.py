@@ -352,38 +352,56 @@ loads_st = st.lists(
     min_size=1, max_size=6, unique_by=lambda x: x.id)
 config_st = st.builds(AllocatorConfig, smoothing_s=st.floats(0, 120),
                       reserve_w=st.floats(0, 200), step_s=st.floats(0, 120))
-rows_st = st.lists(st.tuples(st.floats(0.5, 60),
-                             st.one_of(st.none(), st.floats(-6000, 3000))),
-                   min_size=1, max_size=200)
+# The grid in spells: (ticks, tick spacing, grid without the loads, loads held off by their
+# rules); one spell in ten stale.
+grid_st = st.integers(0, 9).flatmap(lambda k: st.none() if k == 0 else st.floats(-6000, 3000))
+spells_st = st.lists(st.tuples(st.integers(1, 40), st.floats(0.5, 30), grid_st,
+                               st.frozensets(st.sampled_from("abcdefgh"), max_size=2)),
+                     min_size=1, max_size=20)
 
 
 @settings(max_examples=150, deadline=None)
-@given(config=config_st, loads=loads_st, rows=rows_st, day=st.integers(0, 6))
+@given(config=config_st, loads=loads_st, spells=spells_st, day=st.integers(0, 6))
 def test_properties(config: AllocatorConfig, loads: list[RoutedLoad],
-                    rows: list[tuple[float, float | None]], day: int) -> None:
+                    spells: list[tuple[int, float, float | None, frozenset[str]]],
+                    day: int) -> None:
+    """One switch-on per step_s, on only after on_after_s allotted, off only after off_after_s
+    not allotted (or at once when held off), nothing allotted while stale."""
     alloc = SurplusAllocator(config, loads)
     by_id = {load.id: load for load in loads}
     on = dict.fromkeys(by_id, False)
     allotted_since: dict[str, float | None] = dict.fromkeys(by_id)
+    short_since: dict[str, float | None] = dict.fromkeys(by_id)
     last_on: float | None = None
     t = 0.0
-    for dt, base in rows:
-        t += dt
-        now = {lid: LoadNow(on=x) for lid, x in on.items()}
-        grid = None if base is None else base + sum(by_id[k].power_w for k, x in on.items() if x)
-        verdicts = alloc.step(t, grid, now, day=day)
-        assert set(verdicts) == set(by_id)
-        for lid, v in verdicts.items():
-            if grid is None:
-                assert not v.allotted
-            if v.allotted:
-                allotted_since[lid] = allotted_since[lid] if allotted_since[lid] is not None else t
-            else:
-                allotted_since[lid] = None
-            if v.wants_on and not on[lid]:
-                since = allotted_since[lid]
-                assert since is not None and t - since >= by_id[lid].on_after_s
-                assert last_on is None or last_on < t  # one per step
-                assert last_on is None or t - last_on >= config.step_s
-                last_on = t
-            on[lid] = v.wants_on
+    for ticks, dt, base, held in spells:
+        for _ in range(ticks):
+            t += dt
+            now = {lid: LoadNow(on=x, free=lid not in held) for lid, x in on.items()}
+            grid = None if base is None else base + sum(
+                by_id[k].power_w for k, x in on.items() if x)
+            verdicts = alloc.step(t, grid, now, day=day)
+            assert set(verdicts) == set(by_id)
+            for lid, v in verdicts.items():
+                fresh_free = grid is not None and lid not in held
+                assert fresh_free or not v.allotted
+                if grid is not None and lid in held:
+                    assert not v.wants_on
+                if v.allotted:
+                    allotted_since[lid] = t if allotted_since[lid] is None else allotted_since[lid]
+                else:
+                    allotted_since[lid] = None
+                if fresh_free and not v.allotted:
+                    short_since[lid] = t if short_since[lid] is None else short_since[lid]
+                else:
+                    short_since[lid] = None
+                if v.wants_on and not on[lid]:
+                    since = allotted_since[lid]
+                    assert since is not None and t - since >= by_id[lid].on_after_s
+                    assert last_on is None or t - last_on >= config.step_s
+                    assert last_on is None or last_on < t  # one per step, even with step_s 0
+                    last_on = t
+                if on[lid] and not v.wants_on and lid not in held:
+                    since = short_since[lid]
+                    assert since is not None and t - since >= by_id[lid].off_after_s
+                on[lid] = v.wants_on
