@@ -10,6 +10,7 @@ in the repeated hour holds through both passes. ``for_s`` counts real elapsed se
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -26,7 +27,7 @@ from services.core.contract.orders import ON_ORDERS
 
 __all__ = [  # the inputs are re-exported: callers import the grammar and its inputs from here
     "AnyOf", "Condition", "HoldState", "Outcome", "SignalValue", "Snapshot", "TariffFacts",
-    "Truth", "evaluate", "uses_relays", "uses_signals", "uses_tariff",
+    "Truth", "clock_holds", "evaluate", "uses_relays", "uses_signals", "uses_tariff",
 ]
 
 Duration = Annotated[
@@ -202,22 +203,26 @@ def _signal_key(cond: Condition, value: float | str | bool) -> bool:
     return cond.in_ is None or cond.in_[0] <= x <= cond.in_[1]
 
 
-def _clock_keys(cond: Condition, now: datetime) -> bool:
+def clock_holds(
+    now: datetime, time: units.Window | None, days: frozenset[int] | None,
+    months: frozenset[int] | None,
+) -> bool:
+    """The time keys at local ``now``; days and months of a wrapping window: its start day."""
     minute = now.hour * 60 + now.minute
-    if cond.time is not None and not cond.time.contains(minute):
+    if time is not None and not time.contains(minute):
         return False
     started = now
-    if cond.time is not None and cond.time.started_yesterday(minute):
-        started = now - timedelta(days=1)  # days/months of a wrapping window: its start day
-    if cond.days is not None and started.isoweekday() not in cond.days:
+    if time is not None and time.started_yesterday(minute):
+        started = now - timedelta(days=1)
+    if days is not None and started.isoweekday() not in days:
         return False
-    return cond.months is None or started.month in cond.months
+    return months is None or started.month in months
 
 
 def check_map(cond: Condition, snap: Snapshot) -> tuple[Truth, frozenset[str]]:
     """One map, without for_s: its truth now and the stale inputs it read."""
     stale: set[str] = set()
-    ok = _clock_keys(cond, snap.now)
+    ok = clock_holds(snap.now, cond.time, cond.days, cond.months)
     if cond.uses_tariff():
         if snap.tariff is None or snap.tariff.stale:
             stale.add("tariff")
@@ -241,6 +246,7 @@ def check_map(cond: Condition, snap: Snapshot) -> tuple[Truth, frozenset[str]]:
     return (Truth.HOLDS if ok else Truth.FAILS), frozenset()
 
 
+@functools.lru_cache(maxsize=4096)  # a Condition is frozen and hashable: hash it once
 def map_key(prefix: str, index: int, cond: Condition) -> str:
     """HoldState key of a map: a changed rule gets a new key, so its timer restarts."""
     digest = hashlib.sha1(cond.model_dump_json(by_alias=True).encode(), usedforsecurity=False)
@@ -254,7 +260,11 @@ def evaluate(
 
     A stale map breaks its for_s run: "held continuously" cannot be vouched for across a gap.
     """
-    since = dict(hold.since)
+    # Entries of this prefix's maps that are gone (an edited rule) are dropped here.
+    keys = [map_key(prefix, i, c) if c.for_s is not None else "" for i, c in
+            enumerate(conditions)]
+    since = {k: v for k, v in hold.since.items()
+             if not k.startswith(f"{prefix}[") or k in keys}
     now_s = snap.now.timestamp()
     stale: set[str] = set()
     matched: Condition | None = None
@@ -262,7 +272,7 @@ def evaluate(
         truth, stale_inputs = check_map(cond, snap)
         stale |= stale_inputs
         if cond.for_s is not None:
-            key = map_key(prefix, index, cond)
+            key = keys[index]
             if truth is not Truth.HOLDS:
                 since.pop(key, None)
                 continue

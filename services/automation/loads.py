@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Literal
 
 from pydantic import BeforeValidator, Field, field_validator, model_validator
 
-from services.automation.conditions import AnyOf, Clock, DaySet, Duration, OnOff, TimeWindow
+from services.automation.conditions import (
+    AnyOf,
+    Clock,
+    DaySet,
+    Duration,
+    OnOff,
+    TimeWindow,
+    clock_holds,
+)
 from services.automation.units import format_duration
 from services.core.config import Section
 from services.core.contract.orders import ORDERS
@@ -97,6 +106,15 @@ class ScheduleEntry(Section):
                              f"({', '.join(ORDERS)})")
         return self
 
+    def applies(self, now: datetime) -> bool:
+        """True at local ``now`` (a wrapping window's days: the day it started)."""
+        return clock_holds(now, self.time, self.days, None)
+
+    @property
+    def output(self) -> str:
+        """What it asks for: an order, or "on"/"off"."""
+        return self.order or self.state or "off"
+
 
 class LoadConfig(Section):
     """A relay the automation steers, and its rules (DESIGN.md's rule order)."""
@@ -152,6 +170,10 @@ class LoadConfig(Section):
             raise ValueError("a schedule of orders is a fil pilote zone's: give default: a fil "
                              f"pilote order ({', '.join(ORDERS)})")
         return self
+
+    def scheduled(self, now: datetime) -> str | None:
+        """The first schedule slot's output at local ``now``, or None (then: default)."""
+        return next((e.output for e in self.schedule if e.applies(now)), None)
 
     def conditions(self) -> dict[str, AnyOf]:
         """Its condition lists by key (done_when, block, require, allow)."""

@@ -183,6 +183,11 @@ def test_hold_state_keys_are_per_rule_and_others_are_kept() -> None:
     assert len(hold.since) == 2  # "b" kept "a"'s entry
     _, changed = evaluate(conds("{signal: x, below: 4, for_s: 60}"), now, HoldState(), "a")
     assert set(changed.since) != {k for k in hold.since if k.startswith("a")}  # edited rule
+    # A rule edited (or removed) drops its old entry, and only that one.
+    _, edited = evaluate(conds("{signal: x, below: 4, for_s: 60}"), now, hold, "a")
+    assert len(edited.since) == 2 and edited.since != hold.since
+    _, removed = evaluate((), now, hold, "a")
+    assert list(removed.since) == [k for k in hold.since if k.startswith("b[")]
     assert HoldState.from_json({"k": "x", "j": True, "n": 5}).since == {"n": 5.0}
     assert HoldState.from_json(None).since == {}
 

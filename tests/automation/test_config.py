@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 import yaml
@@ -241,3 +243,15 @@ def test_every_problem_is_listed_at_once() -> None:
         load(raw)
     assert "surplus.grid: unknown signal 'nothing'" in str(info.value)
     assert "loads.0 (water-heater).power_from: unknown signal 'nope'" in str(info.value)
+
+
+def test_the_schedule_picks_the_first_slot_and_wrapping_slots_keep_their_start_day() -> None:
+    living = load(section()).loads[2]
+    paris = ZoneInfo("Europe/Paris")
+    assert living.scheduled(datetime(2026, 1, 14, 7, 0, tzinfo=paris)) == "confort"  # Wed
+    assert living.scheduled(datetime(2026, 1, 17, 7, 0, tzinfo=paris)) is None  # Saturday
+    assert living.scheduled(datetime(2026, 1, 17, 18, 0, tzinfo=paris)) == "confort"
+    night = load({"loads": [{"relay": "boiler", "schedule": [
+        {"time": "22:00-02:00", "days": "fri", "state": True}]}]}).loads[0]
+    assert night.scheduled(datetime(2026, 1, 17, 1, 0, tzinfo=paris)) == "on"  # Friday's night
+    assert night.scheduled(datetime(2026, 1, 16, 1, 0, tzinfo=paris)) is None  # Thursday's
