@@ -125,39 +125,36 @@ class SurplusAllocator:
 
     def step(self, now_s: float, grid_w: float | None, loads: Mapping[str, LoadNow], *,
              offgrid: OffGridNow | None = None, day: int = 0) -> dict[str, Verdict]:
-        """One tick: `grid_w` (+ import, None when stale), or `offgrid` (None when stale)."""
+        """One tick: the verdict on every load, in priority order.
+
+        On the grid, `grid_w` is the meter (+ import, − export; None when stale) and `offgrid`
+        is ignored; with an `offgrid` config, `offgrid` is the input (None when stale) and
+        `grid_w` is ignored. `day` rotates equal priorities (e.g. the automation day's number).
+        """
         if self._last_step_s is not None and now_s < self._last_step_s:
             self._restart(clear_last_on=True)  # the clock went back: no timer can be trusted
         self._last_step_s = now_s
         stale = offgrid is None if self.config.offgrid is not None else grid_w is None
+        ranked = self.order(day)
         if stale:
             self._restart(clear_last_on=False)
             return {load.id: Verdict(False, self._timers[load.id].wants_on,
                                      "no fresh surplus signal: nothing allotted", "stale")
-                    for load in self.loads}
+                    for load in ranked}
         now = {load.id: loads.get(load.id, _ABSENT) for load in self.loads}
-        ranked = self.order(day)
-        verdicts: dict[str, Verdict] = {}
         left = 0.0
         if grid_w is not None and self.config.offgrid is None:
             routed_w = sum(now[load.id].draw_w(load) for load in self.loads)
             self.available_w = self._ema.update(now_s, routed_w - grid_w) - self.config.reserve_w
             left = self.available_w
+        verdicts: dict[str, Verdict] = {}
         steered: list[RoutedLoad] = []
-        for load in ranked:  # what the allocator does not steer takes its power first
-            ln, timers = now[load.id], self._timers[load.id]
-            if ln.free and not ln.on_for_other_reason:
+        for load in ranked:
+            if now[load.id].free and not now[load.id].on_for_other_reason:
                 steered.append(load)
-                continue
-            left -= ln.draw_w(load)
-            timers.allotted_since = timers.unallotted_since = None
-            if not ln.free:  # rules 1-5 act at once
-                timers.wants_on = False
-                verdicts[load.id] = Verdict(False, False, "held off by its rules", "not_free")
-            else:
-                verdicts[load.id] = Verdict(False, timers.wants_on,
-                                            "on for another reason: its power taken first",
-                                            "other_reason")
+            else:  # what the allocator does not steer takes its power first
+                left -= now[load.id].draw_w(load)
+                verdicts[load.id] = self._not_steered(load, now[load.id])
         if offgrid is not None and self.config.offgrid is not None:
             allotted = self._allot_offgrid(offgrid, self.config.offgrid, steered, now)
         else:
@@ -167,7 +164,18 @@ class SurplusAllocator:
             verdict = self._advance(load, allotted[load.id], now_s, may_switch=may_switch)
             may_switch = may_switch and verdict.code != "switched_on"
             verdicts[load.id] = verdict
-        return verdicts
+        return {load.id: verdicts[load.id] for load in ranked}
+
+    def _not_steered(self, load: RoutedLoad, ln: LoadNow) -> Verdict:
+        """A load held off by rules 1-5 (switched off at once) or on for another reason."""
+        timers = self._timers[load.id]
+        timers.allotted_since = timers.unallotted_since = None
+        if not ln.free:
+            timers.wants_on = False
+            return Verdict(False, False, "held off by its rules", "not_free")
+        # What the allocator had switched on stays so: no chatter when the other reason ends.
+        return Verdict(False, timers.wants_on, "on for another reason: its power taken first",
+                       "other_reason")
 
     def _allot_offgrid(self, og: OffGridNow, config: OffGridConfig,
                        steered: list[RoutedLoad], now: Mapping[str, LoadNow],

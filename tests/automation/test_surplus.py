@@ -287,6 +287,20 @@ def test_a_load_its_rules_hold_off_is_switched_off_at_once() -> None:
         "water-heater"].code == "allotted"
 
 
+def test_a_load_left_out_of_the_tick_is_held_off_and_a_clock_going_back_restarts() -> None:
+    config = AllocatorConfig(smoothing_s=0, reserve_w=0, step_s=600)
+    alloc = SurplusAllocator(config, [HEATER, PUMP])
+    run = simulate(alloc, [(0, -5000.0)], 100)
+    assert run.ons["water-heater"] == [60]
+    verdicts = alloc.step(105, -2000.0, {"water-heater": LoadNow(on=True)})
+    assert verdicts["pool-pump"].code == "not_free"
+    assert list(verdicts) == ["water-heater", "pool-pump"]  # priority order
+    # The clock steps back an hour: the timers and the last switch-on are forgotten.
+    both_off = {"water-heater": LoadNow(on=True), "pool-pump": LoadNow(on=False)}
+    assert alloc.step(-3600, -5000.0, both_off)["pool-pump"].code == "allotted"
+    assert alloc.step(-3600 + 120, -5000.0, both_off)["pool-pump"].code == "switched_on"
+
+
 def test_equal_priorities_rotate_with_the_day() -> None:
     loads = [RoutedLoad(id=name, priority=1, power_w=1000) for name in ("b", "a", "c")]
     loads.append(RoutedLoad(id="z", priority=0, power_w=1000))
