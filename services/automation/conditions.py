@@ -164,21 +164,23 @@ class Outcome:
 
 @dataclass(frozen=True)
 class HoldState:
-    """Since when (epoch seconds) each map with ``for_s`` has held; persisted by the engine."""
+    """Since when (epoch s) each map with ``for_s`` has held, by the caller's prefix (e.g.
+    "water-heater.done_when") then by map key; persisted by the engine."""
 
-    since: Mapping[str, float] = field(default_factory=dict)
+    since: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
 
-    def to_json(self) -> dict[str, float]:
+    def to_json(self) -> dict[str, dict[str, float]]:
         """A JSON-ready copy."""
-        return dict(self.since)
+        return {prefix: dict(maps) for prefix, maps in self.since.items()}
 
     @classmethod
     def from_json(cls, data: object) -> HoldState:
-        """Back from to_json(); entries that are not name -> number are dropped."""
+        """Back from to_json(); entries that are not name -> {name -> number} are dropped."""
         if not isinstance(data, Mapping):
             return cls()
-        return cls({str(k): float(v) for k, v in data.items()
-                    if isinstance(v, int | float) and not isinstance(v, bool)})
+        return cls({str(p): {str(k): float(v) for k, v in maps.items()
+                             if isinstance(v, int | float) and not isinstance(v, bool)}
+                    for p, maps in data.items() if isinstance(maps, Mapping)})
 
 
 # -- evaluation -------------------------------------------------------------------------------
@@ -247,10 +249,10 @@ def check_map(cond: Condition, snap: Snapshot) -> tuple[Truth, frozenset[str]]:
 
 
 @functools.lru_cache(maxsize=4096)  # a Condition is frozen and hashable: hash it once
-def map_key(prefix: str, index: int, cond: Condition) -> str:
+def map_key(index: int, cond: Condition) -> str:
     """HoldState key of a map: a changed rule gets a new key, so its timer restarts."""
     digest = hashlib.sha1(cond.model_dump_json(by_alias=True).encode(), usedforsecurity=False)
-    return f"{prefix}[{index}]#{digest.hexdigest()[:8]}"
+    return f"{index}#{digest.hexdigest()[:8]}"
 
 
 def evaluate(
@@ -260,11 +262,9 @@ def evaluate(
 
     A stale map breaks its for_s run: "held continuously" cannot be vouched for across a gap.
     """
-    # Entries of this prefix's maps that are gone (an edited rule) are dropped here.
-    keys = [map_key(prefix, i, c) if c.for_s is not None else "" for i, c in
-            enumerate(conditions)]
-    since = {k: v for k, v in hold.since.items()
-             if not k.startswith(f"{prefix}[") or k in keys}
+    # Only this prefix's entries are rebuilt: those of a map that is gone (an edited rule) go.
+    before = hold.since.get(prefix, {})
+    since: dict[str, float] = {}
     now_s = snap.now.timestamp()
     stale: set[str] = set()
     matched: Condition | None = None
@@ -272,11 +272,10 @@ def evaluate(
         truth, stale_inputs = check_map(cond, snap)
         stale |= stale_inputs
         if cond.for_s is not None:
-            key = keys[index]
             if truth is not Truth.HOLDS:
-                since.pop(key, None)
                 continue
-            began = since.get(key, now_s)
+            key = map_key(index, cond)
+            began = before.get(key, now_s)
             relay_only = cond.model_fields_set <= {"relay", "is_", "for_s"}
             relay_since = snap.relays_since.get(cond.relay or "") if relay_only else None
             if relay_since is not None:
@@ -292,4 +291,9 @@ def evaluate(
         outcome = Outcome(Truth.HOLDS, matched=matched)
     else:
         outcome = Outcome(Truth.FAILS)
-    return outcome, HoldState(since)
+    if since == before:
+        return outcome, hold  # the usual case: no for_s run started, kept or broken
+    whole = {p: m for p, m in hold.since.items() if p != prefix}
+    if since:
+        whole[prefix] = since
+    return outcome, HoldState(whole)
