@@ -33,31 +33,35 @@ __all__ = [  # the inputs are re-exported: callers import the grammar and its in
 Duration = Annotated[
     float,
     BeforeValidator(units.parse_duration),
-    WithJsonSchema({"type": ["number", "string"], "examples": [90, "10min", "3h"]}),
+    WithJsonSchema({"title": "duration", "type": ["number", "string"],
+                    "examples": [90, "10min", "3h"]}),
 ]
 Clock = Annotated[
     int,
     BeforeValidator(units.parse_clock),
     PlainSerializer(units.format_clock),
-    WithJsonSchema({"type": "string", "pattern": r"^\d{2}:\d{2}$"}),
+    WithJsonSchema({"title": "HH:MM", "type": "string", "pattern": r"^\d{1,2}:\d{2}$"}),
 ]
 TimeWindow = Annotated[
     units.Window,
     BeforeValidator(units.parse_window),
     PlainSerializer(str),
-    WithJsonSchema({"type": "string", "pattern": r"^\d{2}:\d{2}-\d{2}:\d{2}$"}),
+    WithJsonSchema({"title": "HH:MM-HH:MM", "type": "string",
+                    "pattern": r"^\d{1,2}:\d{2}-\d{1,2}:\d{2}$"}),
 ]
 DaySet = Annotated[
     frozenset[int],
     BeforeValidator(units.parse_days),
     PlainSerializer(lambda s: units.format_set(s, units.DAYS)),
-    WithJsonSchema({"type": ["string", "array"], "examples": ["mon-fri", ["sat", "sun"]]}),
+    WithJsonSchema({"title": "days", "type": ["string", "array"],
+                    "examples": ["mon-fri", ["sat", "sun"]]}),
 ]
 MonthSet = Annotated[
     frozenset[int],
     BeforeValidator(units.parse_months),
     PlainSerializer(lambda s: units.format_set(s, units.MONTHS)),
-    WithJsonSchema({"type": ["string", "array"], "examples": ["nov-mar", ["jul", "aug"]]}),
+    WithJsonSchema({"title": "months", "type": ["string", "array"],
+                    "examples": ["nov-mar", ["jul", "aug"]]}),
 ]
 OnOff = Annotated[Literal["on", "off"], BeforeValidator(units.parse_on_off)]
 

@@ -89,8 +89,8 @@ class AutomationConfig(Section):
 
     tick_s: Duration = Field(5.0, gt=0, description="The engine decides this often.")
     timezone: str = Field("Europe/Paris", description="Local time of the rules.")
-    day_starts_at: Clock = Field(360, description="Daily counters reset here (the Tempo day "
-                                 "runs 06:00 to 06:00).")
+    day_starts_at: Clock = Field("06:00", validate_default=True, description="Daily "
+                                 "counters reset here (the Tempo day runs 06:00 to 06:00).")
     offpeak: Annotated[tuple[TimeWindow, ...] | None, BeforeValidator(
         lambda v: [v] if isinstance(v, str) else v)] = Field(
         None, description="Off-peak windows for planning ahead; default: learned from the "
