@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any, get_args, get_origin
+from typing import Annotated, Any, get_args, get_origin
 
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
@@ -17,13 +17,34 @@ from services.core.fields import FieldSpec
 
 def _type_name(annotation: Any) -> str:
     origin = get_origin(annotation)
+    if origin is Annotated:
+        return _annotated_name(annotation)
     if origin is None:
+        if annotation is Ellipsis:
+            return "..."
         return getattr(annotation, "__name__", str(annotation)).replace("NoneType", "null")
     args = " | ".join(_type_name(a) for a in get_args(annotation))
     if str(origin) == "typing.Literal":
         return " | ".join(json.dumps(a) for a in get_args(annotation))
     name = getattr(origin, "__name__", str(origin)).replace("UnionType", "")
+    if name == "tuple" and args.endswith(" | ..."):
+        return f"list[{args[:-6]}]"  # tuple[X, ...]: a list in YAML
     return args if name in ("", "Union") else f"{name}[{args}]"
+
+
+def _annotated_name(annotation: Any) -> str:
+    """A value type with its own parser (a duration, a clock time): its schema title says
+    what to write; else the type it annotates."""
+    inner, *meta = get_args(annotation)
+    return _schema_title(meta) or _type_name(inner)
+
+
+def _schema_title(metadata: list[Any]) -> str | None:
+    for item in metadata:
+        schema = getattr(item, "json_schema", None)
+        if isinstance(schema, dict) and isinstance(schema.get("title"), str):
+            return str(schema["title"])
+    return None
 
 
 def _default(info: FieldInfo) -> str:
@@ -46,14 +67,15 @@ def _default(info: FieldInfo) -> str:
 def _model_rows(model: type[BaseModel], prefix: str) -> list[str]:
     rows = []
     for name, info in model.model_fields.items():
-        key = f"{prefix}.{name}"
+        key = f"{prefix}.{info.alias or name}"  # ``in_`` is written ``in``
         annotation = info.annotation
         nested = _nested(annotation)
         doc = (info.description or "").replace("|", "\\|").replace("\n", " ")
         if nested is not None and get_origin(annotation) is None:
             rows += _model_rows(nested, key)
             continue
-        kind = _type_name(annotation).replace("|", "\\|")
+        # pydantic keeps a field's own Annotated metadata apart from its annotation
+        kind = (_schema_title(info.metadata) or _type_name(annotation)).replace("|", "\\|")
         rows.append(f"| `{key}` | {kind} | {_default(info)} | {doc} |")
         if nested is not None:
             rows += _model_rows(nested, f"{key}[]")

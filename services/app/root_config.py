@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from services.api.config import ApiConfig, ApiInputs, RelayRef
 from services.app.checks import cross_reference_errors
+from services.automation.config import AutomationConfig
 from services.core.config import (
     ConfigError,
     GeneralConfig,
@@ -46,6 +47,7 @@ class EnerboxConfig(BaseModel):
     relays: RelaysConfig = Field(default_factory=RelaysConfig)
     shedding: SheddingConfig = Field(default_factory=SheddingConfig)
     historian: HistorianConfig = Field(default_factory=HistorianConfig)
+    automation: AutomationConfig = Field(default_factory=AutomationConfig)
     api: ApiConfig = Field(default_factory=ApiConfig)
 
 

@@ -117,3 +117,59 @@ def test_config_check_prints_reference_errors_and_port_warnings(tmp_path: Path) 
 def test_example_config_has_no_reference_error() -> None:
     config = load_config(ROOT / "config" / "enerbox.yaml", env={})
     assert [load.relay for load in config.shedding.loads] == ["water-heater", "bedroom", "living"]
+
+
+AUTOMATED = BOARDS + """    - {id: heater, board: gpio, channel: 17}
+    - {id: living, kind: fil_pilote, board: remora, channels: [0, 1]}
+teleinfo:
+  meters:
+    - {id: linky, port: /dev/ttyAMA0}
+shedding:
+  meter: linky
+  loads:
+    - {relay: heater, priority: 1, power_w: 3000}
+"""
+
+
+def test_automation_loads_on_relays_that_exist_with_the_right_kind(tmp_path: Path) -> None:
+    text = AUTOMATED + """automation:
+  loads:
+    - {relay: pump}
+    - relay: heater
+      power_w: 3000
+      schedule: [{time: "06:00-08:00", order: confort}]
+      default: eco
+    - relay: living
+      schedule: [{time: "06:00-08:00", order: confort}]
+      default: eco
+      block: [{relay: boiler, is: "on"}]
+"""
+    found = problems(tmp_path, text)
+    assert "automation.loads.0.relay = 'pump': no such relay in relays.relays" in found
+    assert "automation.loads.1.schedule: orders are for a fil pilote zone, and relay " \
+        "'heater' is a switch" in found
+    assert "automation.loads.2.block: relay 'boiler' does not exist" in found
+
+
+def test_a_shed_and_automated_load_declares_its_power(tmp_path: Path) -> None:
+    text = AUTOMATED + "automation:\n  loads:\n    - {relay: heater}\n"
+    assert "automation.loads.0.power_w: relay 'heater' is also a shedding load" \
+        in problems(tmp_path, text)
+    fine = AUTOMATED + "automation:\n  loads:\n    - {relay: heater, power_w: 3000}\n"
+    assert load_config(write(tmp_path, fine), env={}).automation.loads[0].power_w == 3000
+
+
+def test_signals_name_a_known_service_and_field(tmp_path: Path) -> None:
+    text = AUTOMATED + """automation:
+  signals:
+    grid: {source: teleinfo/linky, field: net_power_va, stale_after_s: 30}
+    typo: {source: teleinfo/linky, field: net_powr_va, stale_after_s: 30}
+    who: {source: weather/roof, field: temperature_c, stale_after_s: 30}
+    tank: {source: temperature/ballon, field: temperature_c, stale_after_s: 180}
+"""
+    found = problems(tmp_path, text)
+    assert "automation.signals.typo.field = 'net_powr_va': teleinfo publishes no such field" \
+        in found
+    assert "automation.signals.who.source = 'weather/roof': no device service 'weather'" \
+        in found
+    assert "signals.grid" not in found and "signals.tank" not in found  # a service to come
