@@ -99,8 +99,24 @@ def _config_check(args: argparse.Namespace) -> int:
         return 1
     for warning in warnings(config):
         print(f"warning: {warning}", file=sys.stderr)
+    for note in _lenient_notes(path):
+        print(f"note: {note}", file=sys.stderr)
     print(f"{path}: OK")
     return 0
+
+
+def _lenient_notes(path: Path) -> list[str]:
+    """How YAML 1.1 typed unquoted automation words and times, and how they were read."""
+    import yaml
+
+    from services.automation.config import lenient_readings
+
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return []  # load_config read it a moment ago; nothing to add
+    section = raw.get("automation") if isinstance(raw, dict) else None
+    return lenient_readings(section) if section is not None else []
 
 
 def main(argv: list[str] | None = None) -> int:

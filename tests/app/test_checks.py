@@ -173,3 +173,19 @@ def test_signals_name_a_known_service_and_field(tmp_path: Path) -> None:
     assert "automation.signals.who.source = 'weather/roof': no device service 'weather'" \
         in found
     assert "signals.grid" not in found and "signals.tank" not in found  # a service to come
+
+
+def test_config_check_says_how_it_read_unquoted_yaml_words(tmp_path: Path) -> None:
+    text = BOARDS + """    - {id: heater, board: gpio, channel: 17}
+automation:
+  loads:
+    - relay: heater
+      when_stale: off
+      daily: {min_on: 1h, by: 6:00, catch_up: "22:00-06:00"}
+"""
+    result = _check(write(tmp_path, text))
+    assert result.returncode == 0, result.stderr
+    assert 'note: automation.loads.0.when_stale: unquoted off (YAML boolean False) read as ' \
+        '"off"' in result.stderr
+    assert 'note: automation.loads.0.daily.by: unquoted 06:00 (YAML 1.1 base-60 number 360)' \
+        in result.stderr
