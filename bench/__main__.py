@@ -3,6 +3,7 @@
 from bench import (
     bench_api,
     bench_api_body,
+    bench_automation,
     bench_historian,
     bench_shedding,
     bench_teleinfo,
@@ -17,3 +18,4 @@ bench_shedding.main()
 bench_historian.main()
 bench_api.main()
 bench_api_body.main()
+bench_automation.main()
