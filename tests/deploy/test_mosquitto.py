@@ -314,6 +314,12 @@ ALLOWED = [
     ("homeassistant", "enerbox/relays/living/set"),
     ("homeassistant", "homeassistant/status"),
     ("nodered", "enerbox/relays/living/set"),
+    # The automation: its wishes, its own tree, its HA discovery.
+    ("automation", "enerbox/relays/living/auto"),
+    ("automation", "enerbox/automation/living/state"),
+    ("automation", "enerbox/automation/status"),
+    ("automation", "enerbox/automation/events"),
+    ("automation", "homeassistant/device/enerbox_automation_living/config"),
 ]
 
 DENIED = [
@@ -332,6 +338,14 @@ DENIED = [
     ("api", "enerbox/relays/living/auto"),
     ("homeassistant", "enerbox/relays/living/auto"),
     ("nodered", "enerbox/relays/living/auto"),
+    ("shedding", "enerbox/relays/living/auto"),
+    ("historian", "enerbox/relays/living/auto"),
+    # The automation asks through its wish: no command, no shed flag, no other tree.
+    ("automation", "enerbox/relays/living/set"),
+    ("automation", "enerbox/relays/living/shed"),
+    ("automation", "enerbox/relays/living/state"),
+    ("automation", "enerbox/teleinfo/linky/state"),
+    ("automation", "homeassistant/status"),
     # A service writes only its own tree.
     ("teleinfo", "enerbox/vedirect/hq2231sim01/state"),
     ("vedirect", "enerbox/teleinfo/linky/state"),
@@ -393,6 +407,13 @@ READS = [
     ("relays", "enerbox/shedding/heartbeat", "shedding", "enerbox/shedding/heartbeat"),
     ("relays", "enerbox/shedding/+/state", "shedding", "enerbox/shedding/linky/state"),
     ("relays", "enerbox/relays/+/auto", "enerbox", "enerbox/relays/living/auto"),
+    ("relays", "enerbox/relays/+/auto", "automation", "enerbox/relays/living/auto"),
+    ("relays", "enerbox/automation/status", "automation", "enerbox/automation/status"),
+    # The automation follows every device state, the relays' real outputs included.
+    ("automation", "enerbox/#", "teleinfo", "enerbox/teleinfo/linky/state"),
+    ("automation", "enerbox/+/+/state", "relays", "enerbox/relays/living/state"),
+    ("automation", "enerbox/+/+/state", "vedirect", "enerbox/vedirect/hq2231sim01/state"),
+    ("automation", "homeassistant/status", "homeassistant", "homeassistant/status"),
     ("api", "enerbox/api/replies", "relays", "enerbox/api/replies"),
     ("shedding", "enerbox/teleinfo/status", "teleinfo", "enerbox/teleinfo/status"),
     ("relays", "homeassistant/status", "homeassistant", "homeassistant/status"),
