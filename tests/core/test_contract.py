@@ -101,6 +101,15 @@ def test_depth_ignores_brackets_in_strings() -> None:
     (b'{"order": "eco"}', RelayCommand("on", Order.ECO)),
     (b'{"order": "Confort-1", "for_s": 1}', RelayCommand("on", Order.CONFORT_1, 1.0)),
     (b'{"mode": "off", "for_s": 31622400}', RelayCommand("off", None, 31_622_400.0)),
+    # Until a local wall-clock time: the decode keeps (hour, minute), relays makes it an instant.
+    (b'{"mode": "on", "until": "14:00"}', RelayCommand("on", until=(14, 0))),
+    (b'{"mode": "OFF", "until": "6:05"}', RelayCommand("off", until=(6, 5))),
+    (b'{"mode": "on", "until": "00:00"}', RelayCommand("on", until=(0, 0))),
+    (b'{"mode": "on", "until": "23:59"}', RelayCommand("on", until=(23, 59))),
+    (b'{"order": "confort", "until": "06:30"}',
+     RelayCommand("on", Order.CONFORT, until=(6, 30))),
+    (b'{"order": "eco", "mode": "on", "until": "02:30"}',
+     RelayCommand("on", Order.ECO, until=(2, 30))),
 ])
 def test_relay_commands_in_every_form(payload: bytes, expected: RelayCommand) -> None:
     assert RelayCommand.decode(payload) == expected
@@ -121,11 +130,34 @@ def test_relay_commands_in_every_form(payload: bytes, expected: RelayCommand) ->
     (b"toggle", "neither ON, OFF, AUTO"),
     (b"[1]", "neither ON, OFF, AUTO"),
     (b"x" * 2000, "over the 1024-byte limit"),
+    (b'{"mode": "on", "until": "14:00", "for_s": 60}', "either 'for_s' or 'until'"),
+    (b'{"order": "eco", "until": "14:00", "for_s": 60}', "either 'for_s' or 'until'"),
+    (b'{"mode": "auto", "until": "14:00"}', "'until' goes with a forced mode"),
+    (b'{"until": "14:00"}', "not one of on, off, auto"),
+    (b'{"mode": "on", "until": "25:00"}', 'local time "HH:MM"'),
+    (b'{"mode": "on", "until": "24:00"}', 'local time "HH:MM"'),
+    (b'{"mode": "on", "until": "14:60"}', 'local time "HH:MM"'),
+    (b'{"mode": "on", "until": "14h"}', 'local time "HH:MM"'),
+    (b'{"mode": "on", "until": "14h00"}', 'local time "HH:MM"'),
+    (b'{"mode": "on", "until": 1400}', 'local time "HH:MM"'),
+    (b'{"mode": "on", "until": "14:00:00"}', 'local time "HH:MM"'),
+    (b'{"mode": "on", "until": " 14:00"}', 'local time "HH:MM"'),
+    (b'{"mode": "on", "until": "14:0"}', 'local time "HH:MM"'),
+    (b'{"mode": "on", "until": "\\u0661\\u0664:00"}', 'local time "HH:MM"'),  # Arabic digits
+    (b'{"mode": "on", "until": ["14:00"]}', 'local time "HH:MM"'),
 ])
 def test_bad_relay_commands_say_why(payload: bytes, reason: str) -> None:
     got = RelayCommand.decode(payload)
     assert isinstance(got, Rejection)
     assert reason in got.reason
+
+
+def test_until_is_written_as_hh_mm() -> None:
+    cmd = RelayCommand.decode(b'{"mode": "on", "until": "6:30"}')
+    assert isinstance(cmd, RelayCommand)
+    assert cmd.until_text == "06:30"
+    assert json.loads(cmd.encode()) == {"mode": "on", "until": "06:30"}
+    assert RelayCommand("on").until_text is None
 
 
 def test_an_order_is_for_zones_only() -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -77,15 +78,19 @@ class Presence:
 
 @dataclass(frozen=True, slots=True)
 class RelayCommand:
-    """What a user asked of a relay: a mode, and for a forced mode its order and duration."""
+    """What a user asked of a relay: a mode, and for a forced mode its order and its end:
+    a duration (``for_s``) or a local wall-clock time (``until``, (hour, minute); the relays
+    service turns it into an instant with its clock and time zone)."""
 
     mode: Mode
     order: Order | None = None  # fil pilote order of a forced 'on'
     for_s: float | None = None
+    until: tuple[int, int] | None = None
 
     @classmethod
     def decode(cls, payload: bytes) -> RelayCommand | Rejection:
-        """``ON``/``OFF``/``AUTO`` (any case), ``{"mode", "for_s"}`` or ``{"order"}`` JSON."""
+        """``ON``/``OFF``/``AUTO`` (any case), ``{"mode", "for_s"|"until"}`` or ``{"order"}``
+        JSON."""
         text = decode_text(payload, COMMAND_MAX_BYTES)
         if isinstance(text, Rejection):
             return text
@@ -103,12 +108,17 @@ class RelayCommand:
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any]) -> RelayCommand | Rejection:
         """The JSON form, already parsed (also what the api's request body holds)."""
-        unknown = set(data) - {"mode", "order", "for_s"}
+        unknown = set(data) - {"mode", "order", "for_s", "until"}
         if unknown:
             return Rejection(f"unknown key(s): {', '.join(sorted(map(str, unknown)))[:80]}")
         for_s = _duration(data.get("for_s"))
         if isinstance(for_s, Rejection):
             return for_s
+        until = _clock_time(data.get("until"))
+        if isinstance(until, Rejection):
+            return until
+        if for_s is not None and until is not None:
+            return Rejection("give either 'for_s' or 'until', not both")
         mode = data.get("mode", "on" if "order" in data else None)
         mode = mode.lower() if isinstance(mode, str) else mode
         if mode not in ("on", "off", "auto"):
@@ -119,10 +129,11 @@ class RelayCommand:
                 return Rejection(f"order {_short(order)} is not one of {', '.join(ORDERS)}")
             if mode != "on":
                 return Rejection("an order forces the zone: 'mode' can only be 'on' with it")
-            return cls("on", Order(order.lower()), for_s)
-        if mode == "auto" and for_s is not None:
-            return Rejection("'for_s' goes with a forced mode (on/off), not with auto")
-        return cls(_MODES[mode], None, for_s)
+            return cls("on", Order(order.lower()), for_s, until)
+        if mode == "auto" and (for_s is not None or until is not None):
+            key = "for_s" if for_s is not None else "until"
+            return Rejection(f"'{key}' goes with a forced mode (on/off), not with auto")
+        return cls(_MODES[mode], None, for_s, until)
 
     def check_kind(self, kind: str) -> Rejection | None:
         """An order is for a fil pilote zone only."""
@@ -132,14 +143,21 @@ class RelayCommand:
 
     def encode(self) -> bytes:
         """The shortest form that says it all."""
-        if self.order is None and self.for_s is None:
+        if self.order is None and self.for_s is None and self.until is None:
             return self.mode.upper().encode()
         data: dict[str, Any] = {"mode": self.mode}
         if self.order is not None:
             data["order"] = self.order.value
         if self.for_s is not None:
             data["for_s"] = self.for_s
+        if self.until is not None:
+            data["until"] = self.until_text
         return to_json(data).encode()
+
+    @property
+    def until_text(self) -> str | None:
+        """``until`` as written: ``HH:MM``."""
+        return None if self.until is None else f"{self.until[0]:02d}:{self.until[1]:02d}"
 
 
 def _duration(value: object) -> float | Rejection | None:
@@ -152,6 +170,20 @@ def _duration(value: object) -> float | Rejection | None:
             f"for_s must be between {MIN_FOR_S:.0f} s and {MAX_FOR_S:.0f} s (a year), got {value}"
         )
     return float(value)
+
+
+# H:MM or HH:MM, 00:00 to 23:59 (a local wall-clock time; 24:00 is 00:00, write that).
+_CLOCK_TIME = re.compile(r"([01]?[0-9]|2[0-3]):([0-5][0-9])")
+
+
+def _clock_time(value: object) -> tuple[int, int] | Rejection | None:
+    if value is None:
+        return None
+    match = _CLOCK_TIME.fullmatch(value) if isinstance(value, str) else None
+    if match is None:
+        return Rejection(f"until must be a local time \"HH:MM\" (00:00 to 23:59), not "
+                         f"{_short(value)}")
+    return int(match[1]), int(match[2])
 
 
 @dataclass(frozen=True, slots=True)

@@ -49,7 +49,10 @@ ROWS: tuple[TopicDoc, ...] = (
              "device services"),
     TopicDoc(TopicKind.RELAY_SET, "<p>/relays/<relay>/set",
              '`ON`, `OFF`, `AUTO` (any case), `{"mode": "on"\\|"off"\\|"auto", "for_s": 3600}` '
-             f'(1 s to a year), `{{"order": {_ORDERS}}}`; with an MQTT v5 response topic '
+             '(1 s to a year) or `"until": "14:00"` (the next time the local clock, '
+             '`relays.timezone`, reads it), '
+             f'`{{"order": {_ORDERS}}}` (with `for_s` or `until` too); with an MQTT v5 '
+             "response topic "
              "and correlation data, answered on it", "no", "api, users, automations"),
     TopicDoc(TopicKind.REPLIES, "<p>/<service>/replies",
              'JSON `{"relay", "accepted", "applied", "reason", "mode", "order", "for_s"}` '
