@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo
 
 from pydantic import Field, field_validator, model_validator
 
@@ -118,6 +119,20 @@ class RelaysConfig(Section):
         "(state source 'failsafe'), until shedding is back and fresh. At start, with no news "
         "of shedding yet, the grace period runs from the start.",
     )
+    timezone: str = Field(
+        "Europe/Paris", description="Local time of a command's 'until' (HH:MM): a forced "
+        "mode ends at the next time this zone's clock reads it.", examples=["Europe/Paris"],
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ValueError, KeyError) as exc:  # ZoneInfoNotFoundError is a KeyError
+            raise ValueError(f"unknown time zone {value!r} (e.g. Europe/Paris)") from exc
+        return value
+
     state_expiry_s: int = Field(
         30, ge=3, le=3600, description="MQTT message expiry of each relay's retained state; "
         "the state is re-published every third of it (at most every 10 s), so after a crash "

@@ -8,14 +8,16 @@ persisted across restarts.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
+from datetime import date, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from services.core.contract import RelayCommand
 from services.core.contract.orders import OFF_VALUES, Order, is_on
 from services.relays.config import RelayConfig
 
 __all__ = ["OFF_VALUES", "RelayState", "apply_command", "desired", "expire",
-           "hold_for_min_time", "is_on", "wish_value"]
+           "hold_for_min_time", "is_on", "next_wall_time", "wish_value"]
 
 # The ``source`` of a relay's state: which rule decided its output.
 FAILSAFE = "failsafe"  # shedding is gone: a load it could shed is held in its safe state
@@ -113,11 +115,60 @@ def _forced(cfg: RelayConfig, state: RelayState) -> str:
     return state.order or (cfg.default if is_on(cfg.default) else Order.CONFORT.value)
 
 
-def apply_command(state: RelayState, command: RelayCommand, now: float) -> None:
-    """Record a user command (kept while shed: it takes effect on restore)."""
+def apply_command(
+    state: RelayState, command: RelayCommand, now: float, timezone: str = "Europe/Paris"
+) -> None:
+    """Record a user command (kept while shed: it takes effect on restore). ``until`` ends at
+    the next occurrence of that wall-clock time in ``timezone``."""
     state.mode = command.mode
     state.order = command.order.value if command.order and command.mode == "on" else None
-    state.until = now + command.for_s if command.for_s is not None else None
+    if command.for_s is not None:
+        state.until = now + command.for_s
+    elif command.until is not None:
+        state.until = next_wall_time(now, *command.until, ZoneInfo(timezone))
+    else:
+        state.until = None
+
+
+def next_wall_time(now: float, hour: int, minute: int, tz: ZoneInfo) -> float:
+    """The first instant after ``now`` (epoch s) at which the clock in ``tz`` reads
+    hour:minute: today if still ahead, else tomorrow.
+
+    DST: on the autumn day a time that occurs twice ends at whichever occurrence comes next
+    (the first, or the second when the first has passed); on the spring day a time in the gap
+    (02:30 in Europe/Paris) ends at the first instant after the gap (03:00 summer time), the
+    moment the clock would have passed it.
+    """
+    today = datetime.fromtimestamp(now, tz).date()
+    for days in range(3):  # tomorrow always has it (or its gap's end): 3 days is plenty
+        for instant in _instants(today + timedelta(days=days), hour, minute, tz):
+            if instant > now:
+                return instant
+    raise AssertionError("unreachable: every day has the time or the end of its gap")
+
+
+def _instants(day: date, hour: int, minute: int, tz: ZoneInfo) -> list[float]:
+    """The real instants of a local time on a day, in order: one, two (the autumn fold), or
+    none in a gap, which stands for the gap's end."""
+    wall = datetime.combine(day, time(hour, minute))
+    candidates = [wall.replace(tzinfo=tz, fold=fold).timestamp() for fold in (0, 1)]
+    real = sorted({t for t in candidates
+                   if datetime.fromtimestamp(t, tz).replace(tzinfo=None) == wall})
+    return real or [_transition(min(candidates), max(candidates), tz)]
+
+
+def _transition(before: float, after: float, tz: ZoneInfo) -> float:
+    """The instant the UTC offset changes, between two instants on either side of it (to the
+    second: zones change on whole seconds)."""
+    offset = datetime.fromtimestamp(before, tz).utcoffset()
+    lo, hi = int(before), int(after)
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if datetime.fromtimestamp(mid, tz).utcoffset() == offset:
+            lo = mid
+        else:
+            hi = mid
+    return float(hi)
 
 
 def expire(state: RelayState, now: float) -> bool:

@@ -279,10 +279,12 @@ class RelaysService(Service[RelaysConfig]):
             self._reject(relay_id, TopicKind.RELAY_SET, result)
         else:
             assert relay is not None
-            apply_command(relay.state, result, self.clock())
+            apply_command(relay.state, result, self.clock(), self.cfg.timezone)
             applied = not self._held(relay)
+            until = relay.state.until
             self.bus.event(EventKind.COMMAND, relay=relay_id, mode=result.mode,
                            order=result.order, for_s=result.for_s, applied=applied,
+                           until=None if until is None else _iso(until),
                            note=None if applied else "remembered: applied when the load is "
                            "restored")
         self._replies.append((inbound, commands.reply(relay_id, result, applied).encode()))
