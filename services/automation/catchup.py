@@ -9,6 +9,7 @@ latest start from which what is owed still fits.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -71,6 +72,13 @@ def intervals(day: AutomationDay, which: date, windows: Sequence[Window],
     return merged
 
 
+@functools.lru_cache(maxsize=256)
+def _spans(day: AutomationDay, which: date, windows: tuple[Window, ...],
+           by_minute: int) -> tuple[tuple[float, float], ...]:
+    """`intervals` to `by`, kept: they change once a day per load, the engine asks each tick."""
+    return tuple(intervals(day, which, windows, day.by(which, by_minute)))
+
+
 def latest_start(spans: Sequence[tuple[float, float]], owed_s: float) -> float | None:
     """Walking back from the last interval: where ``owed_s`` of window time starts (None: no
     fit)."""
@@ -98,7 +106,7 @@ def plan_catch_up(day: AutomationDay, now: datetime, owed_s: float,
     if windows is None:
         return CatchUpPlan(CatchUp.NONE, owed_s, 0.0, None, by, False)
     t = now.timestamp()
-    spans = intervals(day, which, windows, by)
+    spans = _spans(day, which, tuple(windows), by_minute)
     available = sum(max(0.0, e - max(s, t)) for s, e in spans)
     inside = any(s <= t < e for s, e in spans)
     latest = latest_start(spans, owed_s) if owed_s > 0 else None

@@ -12,6 +12,7 @@ covers every moment its wall clock says it holds.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -74,6 +75,7 @@ class AutomationDay:
         """From the config's `timezone` and `day_starts_at` (AutomationConfig)."""
         return cls(ZoneInfo(timezone), day_starts_at)
 
+    @functools.lru_cache(maxsize=64)  # noqa: B019 - frozen and few: days are asked every tick
     def start(self, day: date) -> datetime:
         """When the day starts (aware, in the zone)."""
         return wall_instant(day, self.starts_at, self.tz)
@@ -94,6 +96,7 @@ class AutomationDay:
             return candidate - timedelta(days=1)
         return candidate
 
+    @functools.lru_cache(maxsize=256)  # noqa: B019 - as start
     def by(self, day: date, by_minute: int) -> datetime:
         """The instant of local time ``by_minute`` within the day (its start time: its end)."""
         offset = (by_minute - self.starts_at) % DAY_MINUTES
