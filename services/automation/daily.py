@@ -31,6 +31,13 @@ HOUR_S = 3600.0
 MAX_GAP_S = 300.0
 
 
+def epoch_s(now: datetime) -> float:
+    """Epoch seconds of an aware datetime (a naive one would silently read the host's zone)."""
+    if now.tzinfo is None:
+        raise ValueError(f"{now.isoformat()} has no time zone: pass an aware datetime")
+    return now.timestamp()
+
+
 def output_is_on(value: str) -> bool:
     """True for a real output that counts as on: "on", confort, confort-1, confort-2.
 
@@ -90,9 +97,9 @@ class AutomationDay:
 
     def day_of(self, now: datetime) -> date:
         """The day ``now`` belongs to: the latest day that started at or before it."""
-        local = now.astimezone(self.tz)
-        candidate = local.date()
-        if now.timestamp() < self.start(candidate).timestamp():
+        t = epoch_s(now)
+        candidate = now.astimezone(self.tz).date()
+        if t < self.start(candidate).timestamp():
             return candidate - timedelta(days=1)
         return candidate
 
@@ -141,7 +148,7 @@ class RunCounter:
 
     def observe(self, now: datetime, on: bool, *, max_gap_s: float = MAX_GAP_S) -> None:
         """The relay's real output is ``on`` at ``now``."""
-        t = now.timestamp()
+        t = epoch_s(now)
         if self.last_ts is None or self.current is None:
             self._start_day(self.day.day_of(now))
             self.on, self.since_ts, self.last_ts = on, None, t

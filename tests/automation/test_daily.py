@@ -7,6 +7,7 @@ import math
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -50,6 +51,13 @@ def test_the_day_starts_at_day_starts_at() -> None:
     midnight = AutomationDay(PARIS, 0)
     assert midnight.day_of(at("2026-01-02 00:00")) == date(2026, 1, 2)
     assert midnight.day_of(at("2026-01-01 23:59:59")) == date(2026, 1, 1)
+
+
+def test_a_naive_time_is_refused() -> None:
+    with pytest.raises(ValueError, match="no time zone"):
+        DAY.day_of(datetime(2026, 1, 14, 10, 0))
+    with pytest.raises(ValueError, match="no time zone"):
+        RunCounter(DAY).observe(datetime(2026, 1, 14, 10, 0), True)
 
 
 def test_dst_days_last_23_and_25_hours() -> None:
