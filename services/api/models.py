@@ -64,23 +64,31 @@ class RelayCommand(BaseModel):
         {"required": ["mode"], "properties": {"mode": {"enum": ["on", "off"]}},
          "not": {"required": ["order"]}},
         {"required": ["mode"], "properties": {"mode": {"const": "auto"}},
-         "not": {"anyOf": [{"required": ["order"]}, {"required": ["for_s"]}]}},
+         "not": {"anyOf": [{"required": ["order"]}, {"required": ["for_s"]},
+                           {"required": ["until"]}]}},
         {"required": ["order"], "properties": {"order": {"type": "string"}},
          "not": {"required": ["mode"]}},
-    ]})
+    ], "not": {"required": ["for_s", "until"]}})
 
     mode: Literal["on", "off", "auto"] | None = None
     order: Order | None = None
     # NaN and infinities are refused: NaN passes no comparison, so no bound would catch it.
     for_s: float | None = Field(None, ge=MIN_FOR_S, le=MAX_FOR_S, allow_inf_nan=False,
                                 description="forced for this long, seconds (1 s to 366 days)")
+    # The contract's form (services.core.contract.messages): H:MM or HH:MM, 00:00 to 23:59.
+    until: str | None = Field(None, pattern=r"^([01]?[0-9]|2[0-3]):[0-5][0-9]$",
+                              description="forced until the next time the local clock reads "
+                              "this, HH:MM (relays.timezone)", examples=["14:00"])
 
     @model_validator(mode="after")
     def _one_of(self) -> RelayCommand:
         if (self.mode is None) == (self.order is None):
             raise ValueError("give either 'mode' or 'order'")
-        if self.mode == "auto" and self.for_s is not None:
-            raise ValueError("'for_s' goes with a forced mode (on/off), not with auto")
+        if self.mode == "auto" and (self.for_s is not None or self.until is not None):
+            key = "for_s" if self.for_s is not None else "until"
+            raise ValueError(f"'{key}' goes with a forced mode (on/off), not with auto")
+        if self.for_s is not None and self.until is not None:
+            raise ValueError("give either 'for_s' or 'until', not both")
         return self
 
 
