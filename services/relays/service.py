@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from services.core.bus import Bus, Inbound, to_json
 from services.core.config import Settings
@@ -475,7 +476,8 @@ class RelaysService(Service[RelaysConfig]):
     # -- bookkeeping -------------------------------------------------------------------------
 
     def _count_on_time(self, now: float) -> None:
-        today = datetime.fromtimestamp(now).date().isoformat()
+        # The day of relays.timezone (as `until`), not the host's: a container runs in UTC.
+        today = datetime.fromtimestamp(now, ZoneInfo(self.cfg.timezone)).date().isoformat()
         last = self._last_count
         for relay in self.relays.values():
             if relay.state.day != today:
