@@ -167,8 +167,14 @@ class Engine:
                  for load in self.config.loads]
         for lt in ticks:
             if lt.ri is not None:
-                was = lt.ls.counter.on
-                lt.ls.counter.observe(now, _counts_on(lt.ri))
+                counter, on = lt.ls.counter, _counts_on(lt.ri)
+                was = counter.on
+                since = lt.ri.since
+                if (since is not None and was is not None and on != was
+                        and counter.last_ts is not None
+                        and counter.last_ts <= since.timestamp() <= now.timestamp()):
+                    counter.observe(since, on)  # the change when it happened, not when seen
+                counter.observe(now, on)
                 lt.ls.count_start(today, was is False and lt.ls.counter.on is True)
             else:
                 lt.ls.count_start(today, False)
