@@ -1,4 +1,5 @@
-"""`enerbox run all` under the simulators for a minute: every service online throughout."""
+"""`enerbox run all` under the simulators: every service online while each device publishes
+twenty states in a row (about half a minute of the simulated home)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from services.app.registry import SERVICES
 from tests.conftest import ROOT, free_port
 
 
-def test_single_process_stack_for_a_minute(tmp_path: Path) -> None:
+def test_single_process_stack_stays_online_while_devices_publish(tmp_path: Path) -> None:
     port = free_port()
     env = {**os.environ, "ENERBOX_API__PORT": str(free_port())}
     stack = subprocess.Popen(
@@ -28,6 +29,7 @@ def test_single_process_stack_for_a_minute(tmp_path: Path) -> None:
     )
     status: dict[str, str] = {}
     states: dict[str, float] = {}
+    counts: dict[str, int] = {}
     lock = threading.Lock()
 
     def on_message(_c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
@@ -36,6 +38,7 @@ def test_single_process_stack_for_a_minute(tmp_path: Path) -> None:
                 status[msg.topic.split("/")[1]] = msg.payload.decode()
             elif msg.payload:
                 states[msg.topic] = time.monotonic()
+                counts[msg.topic] = counts.get(msg.topic, 0) + 1
                 json.loads(msg.payload)
 
     client = mqtt.Client(CallbackAPIVersion.VERSION2)
@@ -56,7 +59,23 @@ def test_single_process_stack_for_a_minute(tmp_path: Path) -> None:
         while {s for s, v in status.items() if v == "online"} != set(SERVICES):
             assert time.monotonic() < deadline, status
             time.sleep(0.2)
-        time.sleep(60)  # a minute of the simulated home
+        with lock:
+            seen = dict(counts)
+        deadline = time.monotonic() + 120
+
+        def steady() -> bool:
+            # Twenty more states from the meter and from each Victron device, all online.
+            with lock:
+                devices = [t for t in counts if t.split("/")[1] in ("teleinfo", "vedirect")]
+                more = [counts[t] - seen.get(t, 0) for t in devices]
+                online = all(v == "online" for v in status.values())
+            assert online, status
+            return len(devices) == 3 and min(more) >= 20
+
+        while not steady():
+            assert time.monotonic() < deadline, counts
+            assert stack.poll() is None, "the stack exited"
+            time.sleep(0.2)  # poll interval, not a synchronisation
         with lock:
             assert all(v == "online" for v in status.values()), status
             fresh = {t for t, at in states.items() if time.monotonic() - at < 10}
