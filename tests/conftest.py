@@ -51,6 +51,15 @@ def vedirect_fixture(name: str) -> Path:
     return fixture("vedirect", name)
 
 
+def wait_until(check: Callable[[], object], timeout: float = 30.0, what: str = "") -> None:
+    """Wait until ``check()`` is true (an event seen from outside: a file, a count, a flag),
+    failing with ``what`` after ``timeout``. The one polling loop of the tests."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, what or "condition not met in time"
+        time.sleep(0.02)
+
+
 def free_port() -> int:
     """A TCP port nobody listens on right now."""
     with socket.socket() as s:

@@ -16,7 +16,7 @@ from paho.mqtt import publish
 
 from services.core.bus import Bus
 from services.core.config import MqttConfig
-from tests.conftest import Broker, Watcher
+from tests.conftest import Broker, Watcher, wait_until
 
 
 def make_bus(broker: Broker, prefix: str, **extra: object) -> Bus:
@@ -137,13 +137,6 @@ def test_a_failing_handler_does_not_kill_the_connection(broker: Broker, prefix: 
 # -- connection problems are said, once each -----------------------------------------------
 
 
-def wait_until(predicate: Callable[[], bool], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.05)
-
-
 def messages(caplog: pytest.LogCaptureFixture, text: str) -> list[logging.LogRecord]:
     return [r for r in caplog.records if text in r.getMessage()]
 
@@ -228,10 +221,7 @@ def test_journal_waits_for_the_recorder_and_survives_a_broker_restart(
         first = journal.payload(f"{prefix}/demo/dev/journal", b'{"n":0}')
         assert not first.retain and first.expiry is None
         broker.stop()  # persistence off: the status and every session are gone
-        deadline = time.monotonic() + 10
-        while bus.connected.is_set():
-            assert time.monotonic() < deadline
-            time.sleep(0.02)
+        wait_until(lambda: not bus.connected.is_set(), 10, "the bus never saw the broker go")
         for n in range(1, 4):
             bus.publish_state(f"{prefix}/demo/dev/state", {"n": n})
         broker.start()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -16,7 +16,7 @@ import pytest
 from services.historian.emoncms import EmoncmsSink, emoncms_items
 from services.historian.points import Point, flatten
 from services.historian.spool import Spool
-from tests.conftest import free_port
+from tests.conftest import free_port, wait_until
 
 APIKEY = "0123456789abcdef0123456789abcdef"
 Events = list[tuple[str, dict[str, Any]]]
@@ -215,9 +215,7 @@ def test_a_200_that_is_not_ok_keeps_the_items(
     s, events = sink
     fake.mode = "page"
     s.spool.put(s.items(points(0)))
-    deadline = time.monotonic() + 10
-    while not events and time.monotonic() < deadline:
-        time.sleep(0.02)
+    wait_until(lambda: events, 10, "no event")
     assert [name for name, _ in events] == ["sink_down"]
     assert "Log in" in events[0][1]["error"]
     assert s.spool.count() == 1
@@ -236,20 +234,11 @@ def test_stop_during_an_outage_keeps_the_items(
     s.start()
     fake.stop()
     s.spool.put(s.items(points(0)))
-    deadline = time.monotonic() + 10
-    while not events and time.monotonic() < deadline:
-        time.sleep(0.02)
+    wait_until(lambda: events, 10, "no event")
     assert [name for name, _ in events] == ["sink_down"]
     s.stop()  # in a backoff wait: stops without waiting it out
     assert not [t for t in threading.enumerate() if t.name == "emoncms-sink"]
     assert s.spool.count() == 1
-
-
-def wait_until(check: Callable[[], bool], timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not check():
-        assert time.monotonic() < deadline, what
-        time.sleep(0.02)
 
 
 def test_backlog_drains_soon_after_emoncms_returns(

@@ -18,7 +18,7 @@ from typing import Any
 from services.historian.influx import InfluxSink
 from services.historian.points import flatten
 from services.historian.spool import Spool
-from tests.conftest import ROOT
+from tests.conftest import ROOT, wait_until
 from tests.historian.vm import VM, victoria_metrics
 
 Events = list[tuple[str, dict[str, Any]]]
@@ -250,17 +250,14 @@ def test_backlog_drains_soon_after_the_database_returns(tmp_path: Path) -> None:
         try:
             vm.stop()
             spool.put([line(i, "r") for i in range(500)])
-            deadline = time.monotonic() + 30
-            while sink.probe_failures == 0:  # down, in its backoff, and the probe saw it
-                assert time.monotonic() < deadline, "the sink never probed"
-                time.sleep(0.05)
+            # down, in its backoff, and the probe saw it
+            wait_until(lambda: sink.probe_failures, 30, "the sink never probed")
             assert sink.down and spool.count() == 500
             vm.start()
             back = time.monotonic()
-            deadline = back + 30  # generous, and still half the backoff
-            while not samples(vm, "r_v"):
-                assert time.monotonic() < deadline, "the backlog did not drain after the return"
-                time.sleep(0.1)
+            # 30 s: generous, and still half the backoff
+            wait_until(lambda: samples(vm, "r_v"), 30,
+                       "the backlog did not drain after the return")
             print(f"\nfirst backlog point stored {time.monotonic() - back:.2f} s after VM's start")
             assert sink.flush(30), sink.last_error
         finally:

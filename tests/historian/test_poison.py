@@ -19,7 +19,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
-from tests.conftest import ROOT, Broker, Watcher
+from tests.conftest import ROOT, Broker, Watcher, wait_until
 from tests.teleinfo.test_service import Proc
 
 # Valid readings 10 minutes ago, 1.001 s apart: within the allowed skew, in closed minutes
@@ -85,10 +85,8 @@ def stored(tmp_path: Path, device: str) -> int:
 
 
 def wait_stored(tmp_path: Path, device: str, want: int, proc: Proc, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while (got := stored(tmp_path, device)) < want:
-        assert time.monotonic() < deadline, f"{got} of {want} stored\n{proc.log}"
-        time.sleep(0.2)  # poll interval, not a synchronisation
+    wait_until(lambda: stored(tmp_path, device) >= want, timeout,
+               f"fewer than {want} stored\n{proc.log}")
 
 
 def test_poison_is_set_aside_and_acked_and_the_rest_is_stored(
@@ -104,11 +102,11 @@ def test_poison_is_set_aside_and_acked_and_the_rest_is_stored(
         pub.publish(f"{prefix}/teleinfo/{device}/journal", payload, qos=1).wait_for_publish(5)
 
     try:
-        deadline = time.monotonic() + 30
-        while stored(tmp_path, "probe") == 0:  # until subscribed: probes before are lost
-            assert time.monotonic() < deadline, historian.log
+        def probe_stored() -> bool:  # sent until subscribed: probes before are lost
             send("probe", json.dumps({"apparent_power_va": 1, "ts": iso(BASE - 60)}).encode())
-            time.sleep(0.3)  # poll interval, not a synchronisation
+            return stored(tmp_path, "probe") > 0
+
+        wait_until(probe_stored, 30, historian.log)
         for n in range(50):  # 25 poisoned states among 50 valid ones, on two topics
             send("linky", valid(n))
             if n % 2:

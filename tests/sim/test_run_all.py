@@ -16,7 +16,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from services.app.registry import SERVICES
-from tests.conftest import ROOT, free_port
+from tests.conftest import ROOT, free_port, wait_until
 
 
 def test_single_process_stack_stays_online_while_devices_publish(tmp_path: Path) -> None:
@@ -61,7 +61,6 @@ def test_single_process_stack_stays_online_while_devices_publish(tmp_path: Path)
             time.sleep(0.2)
         with lock:
             seen = dict(counts)
-        deadline = time.monotonic() + 120
 
         def steady() -> bool:
             # Twenty more states from the meter and from each Victron device, all online.
@@ -72,10 +71,11 @@ def test_single_process_stack_stays_online_while_devices_publish(tmp_path: Path)
             assert online, status
             return len(devices) == 3 and min(more) >= 20
 
-        while not steady():
-            assert time.monotonic() < deadline, counts
+        def steady_and_running() -> bool:
             assert stack.poll() is None, "the stack exited"
-            time.sleep(0.2)  # poll interval, not a synchronisation
+            return steady()
+
+        wait_until(steady_and_running, 120, f"not twenty states of each device: {counts}")
         with lock:
             assert all(v == "online" for v in status.values()), status
             fresh = {t for t, at in states.items() if time.monotonic() - at < 10}
