@@ -9,14 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from typing import Annotated, Any
-from zoneinfo import ZoneInfo
 
 from pydantic import BeforeValidator, Field, field_validator, model_validator
 
 from services.automation.conditions import Clock, Duration, TimeWindow
 from services.automation.loads import LoadConfig
 from services.automation.units import DAY_MINUTES, Window, format_clock, format_duration
-from services.core.config import Section
+from services.core.config import Section, check_time_zone
 from services.core.contract.topics import slug
 
 DEFAULT_TARIFF_STALE_S = 120.0
@@ -101,14 +100,7 @@ class AutomationConfig(Section):
     surplus: SurplusConfig | None = Field(None, description="The surplus allocator.")
     loads: tuple[LoadConfig, ...] = Field((), description="The relays it steers.")
 
-    @field_validator("timezone")
-    @classmethod
-    def _zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ValueError, KeyError) as exc:  # ZoneInfoNotFoundError is a KeyError
-            raise ValueError(f"unknown time zone {value!r} (e.g. Europe/Paris)") from exc
-        return value
+    _zone = field_validator("timezone")(check_time_zone)
 
     @field_validator("signals")
     @classmethod

@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, TypeVar, Union, get_args, get_origin
+from zoneinfo import ZoneInfo
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
@@ -64,6 +65,15 @@ def read_secret(value: SecretStr | None, path: Path | None, what: str) -> Secret
         return SecretStr(path.read_text(encoding="utf-8").strip())
     except OSError as exc:
         raise ValueError(f"cannot read {what} from {path}: {exc.strerror}") from exc
+
+
+def check_time_zone(value: str) -> str:
+    """A field validator: an IANA zone name zoneinfo knows (Europe/Paris)."""
+    try:
+        ZoneInfo(value)
+    except (ValueError, KeyError) as exc:  # ZoneInfoNotFoundError is a KeyError
+        raise ValueError(f"unknown time zone {value!r} (e.g. Europe/Paris)") from exc
+    return value
 
 
 class MqttConfig(Section):

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Literal
-from zoneinfo import ZoneInfo
 
 from pydantic import Field, field_validator, model_validator
 
-from services.core.config import Section
+from services.core.config import Section, check_time_zone
 from services.core.contract.orders import ORDERS
 from services.core.contract.topics import slug
 
@@ -124,14 +123,7 @@ class RelaysConfig(Section):
         "mode ends at the next time this zone's clock reads it.", examples=["Europe/Paris"],
     )
 
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ValueError, KeyError) as exc:  # ZoneInfoNotFoundError is a KeyError
-            raise ValueError(f"unknown time zone {value!r} (e.g. Europe/Paris)") from exc
-        return value
+    _zone = field_validator("timezone")(check_time_zone)
 
     state_expiry_s: int = Field(
         30, ge=3, le=3600, description="MQTT message expiry of each relay's retained state; "
