@@ -8,6 +8,7 @@ payload on its own.
 """
 
 from services.core.contract.messages import (
+    AutomationSwitch,
     AutoWish,
     CommandReply,
     DeviceState,
@@ -27,6 +28,7 @@ __all__ = [
     "MAX_PAYLOAD_BYTES",
     "ON_ORDERS",
     "ORDERS",
+    "AutomationSwitch",
     "AutoWish",
     "CommandReply",
     "DeviceState",

@@ -293,6 +293,36 @@ class AutoWish:
         return to_json({key: self.value, "reason": self.reason, "ts": self.ts}).encode()
 
 
+@dataclass(frozen=True, slots=True)
+class AutomationSwitch:
+    """A load's "automation enabled" switch (``automation/<relay>/set``)."""
+
+    enabled: bool
+
+    @classmethod
+    def decode(cls, payload: bytes) -> AutomationSwitch | Rejection:
+        """``ON``/``OFF`` (any case) or ``{"enabled": true|false}``."""
+        text = decode_text(payload, COMMAND_MAX_BYTES)
+        if isinstance(text, Rejection):
+            return text
+        if text.lower() in ("on", "off"):
+            return cls(text.lower() == "on")
+        if not text.startswith("{"):
+            return Rejection.of(f"{text[:40]!r} is neither ON, OFF nor "
+                                '{"enabled": true|false}', text)
+        data = decode_object(text.encode(), "an automation switch", COMMAND_MAX_BYTES)
+        if isinstance(data, Rejection):
+            return data
+        enabled = data.get("enabled")
+        if set(data) != {"enabled"} or not isinstance(enabled, bool):
+            return Rejection.of('expected {"enabled": true|false}', text)
+        return cls(enabled)
+
+    def encode(self) -> bytes:
+        """``ON`` or ``OFF`` (what Home Assistant's switch sends)."""
+        return b"ON" if self.enabled else b"OFF"
+
+
 # -- events -------------------------------------------------------------------------------
 
 
@@ -325,6 +355,8 @@ class EventKind(StrEnum):
     WORKER_DIED = "worker_died"
     HANDLER_FAILED = "handler_failed"  # a bug met while handling one message or pass: survived
     BROKER_REFUSED = "broker_refused"
+    DECISION = "decision"  # the automation changed a load's wish or status, with the reason
+    UNREACHABLE = "unreachable"  # a load's daily minimum no longer fits before its `by`
 
 
 @dataclass(frozen=True, slots=True)

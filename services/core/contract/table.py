@@ -61,7 +61,19 @@ ROWS: tuple[TopicDoc, ...] = (
              'JSON `{"shed": bool, "reason": "...", "ts": ...}`', "yes", "shedding only (ACL)"),
     TopicDoc(TopicKind.RELAY_AUTO, "<p>/relays/<relay>/auto",
              'JSON `{"state": "on"\\|"off"}` or `{"order": ...}`, with `reason` and `ts`',
-             "yes, with message expiry", "automation only (ACL)"),
+             "yes, with message expiry (3 ticks, at least 30 s), re-sent every tick; "
+             "cleared (empty) while the load's automation is disabled",
+             "automation only (ACL)"),
+    TopicDoc(TopicKind.STATE, "<p>/automation/<relay>/state",
+             "JSON `{\"wish\", \"status\", \"hold\", \"reason\", \"on_today_s\", "
+             "\"remaining_s\", \"min_on_s\", \"by\", \"latest_start\", "
+             "\"starts_today\", \"enabled\", \"ts\"}`; `status` one of idle, surplus, "
+             "catch_up, required, scheduled, blocked, done, unreachable, stale, disabled",
+             "yes, with message expiry", "automation"),
+    TopicDoc(TopicKind.AUTOMATION_SET, "<p>/automation/<relay>/set",
+             '`ON`, `OFF` (any case) or `{"enabled": true\\|false}`: the load\'s '
+             '"automation enabled" switch (off: its wish is cleared, the relay goes to its '
+             "default)", "no", "api, users, Home Assistant, Node-RED"),
     TopicDoc(TopicKind.EVENTS, "<p>/<service>/events",
              'JSON `{"type": ..., "ts": ..., ...}`', "no", "any"),
 )

@@ -57,6 +57,9 @@ class TopicKind(StrEnum):
     RELAY_SET = "set"
     RELAY_SHED = "shed"
     RELAY_AUTO = "auto"
+    # <p>/automation/<relay>/set: the load's "automation enabled" switch (its leaf is "set";
+    # the kind has its own name, an enum value cannot be RELAY_SET's twice).
+    AUTOMATION_SET = "automation_set"
 
 
 _SERVICE_LEAVES = {TopicKind.STATUS, TopicKind.EVENTS, TopicKind.HEARTBEAT, TopicKind.REPLIES}
@@ -65,6 +68,7 @@ _DEVICE_LEAVES = {
     TopicKind.DIAGNOSTICS,
 }
 _RELAY_INPUTS = {TopicKind.RELAY_SET, TopicKind.RELAY_SHED, TopicKind.RELAY_AUTO}
+_SET_LEAF = "set"
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,6 +190,15 @@ class Topics:
         """The automation's state for one relay it drives."""
         return self.state_of("automation", relay)
 
+    def automation_set(self, relay: str) -> str:
+        """The "automation enabled" switch of one load (HA, the api, Node-RED)."""
+        return self.device_of("automation", relay, _SET_LEAF)
+
+    @property
+    def any_automation_set(self) -> str:
+        """``<p>/automation/+/set``: every load's switch."""
+        return f"{self.prefix}/automation/+/{_SET_LEAF}"
+
     # -- subscription filters -------------------------------------------------------------
 
     @property
@@ -231,6 +244,8 @@ class Topics:
         if len(levels) != 3:
             return None
         service, device, leaf = levels
+        if service == "automation" and leaf == _SET_LEAF:
+            return Topic(TopicKind.AUTOMATION_SET, service, device)
         if service == "relays":
             for kind in _RELAY_INPUTS:
                 if leaf == kind.value:
