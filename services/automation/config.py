@@ -8,6 +8,7 @@ shed load's power_w) belong to the composition root.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import BeforeValidator, Field, field_validator, model_validator
@@ -99,6 +100,9 @@ class AutomationConfig(Section):
         None, description='The tariff source, or just "teleinfo/linky" (120 s).')
     surplus: SurplusConfig | None = Field(None, description="The surplus allocator.")
     loads: tuple[LoadConfig, ...] = Field((), description="The relays it steers.")
+    state_file: Path | None = Field(None, description="Where daily counters, on/off times, "
+                                    "done flags, learned off-peak hours and the disabled "
+                                    "loads are kept (default: <data_dir>/automation.json).")
 
     _zone = field_validator("timezone")(check_time_zone)
 
