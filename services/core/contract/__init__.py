@@ -17,6 +17,7 @@ from services.core.contract.messages import (
     MeterState,
     Presence,
     RelayCommand,
+    RelayReport,
     ShedFlag,
 )
 from services.core.contract.orders import ON_ORDERS, ORDERS, Order, is_on
@@ -39,6 +40,7 @@ __all__ = [
     "Presence",
     "Rejection",
     "RelayCommand",
+    "RelayReport",
     "ShedFlag",
     "Topic",
     "TopicKind",

@@ -491,3 +491,31 @@ class MeterState:
             tempo_tomorrow=_text(f.get("tempo_tomorrow"), _COLOURS),
             ts=state.ts,
         )
+
+
+_RELAY_SOURCES = ("failsafe", "shed", "user", "auto", "default")
+
+
+@dataclass(frozen=True, slots=True)
+class RelayReport:
+    """What a relay's ``state`` says of its real output: consumers' view (automation, sim)."""
+
+    output: str  # "on"/"off" for a switch, the order for a fil pilote zone
+    source: str = "default"  # failsafe, shed, user, auto, default
+    mode: str = "auto"
+    ts: datetime | None = None
+
+    @classmethod
+    def decode(cls, payload: bytes) -> RelayReport | Rejection:
+        """A relays ``state`` payload: ``state`` (on/off) or ``order``, with ``source``."""
+        state = DeviceState.decode(payload)
+        if isinstance(state, Rejection):
+            return state
+        f = state.fields
+        output = _text(f.get("state"), ("on", "off")) or _text(f.get("order"), tuple(ORDERS))
+        if output is None:
+            return Rejection('a relay state has "state" (on/off) or "order" (a fil pilote '
+                             "order)")
+        source = _text(f.get("source"), _RELAY_SOURCES)
+        mode = _text(f.get("mode"), ("on", "off", "auto"))
+        return cls(output, source or "default", mode or "auto", state.ts)
