@@ -275,7 +275,7 @@ class RelaysService(Service[RelaysConfig]):
         relay = self.relays.get(relay_id)
         result = (Rejection(f"unknown relay {relay_id!r}") if relay is None
                   else commands.decode_for(inbound.payload, relay.cfg.kind))
-        applied = False
+        applied, until = False, None
         if isinstance(result, Rejection):
             self._reject(relay_id, TopicKind.RELAY_SET, result)
         else:
@@ -288,7 +288,7 @@ class RelaysService(Service[RelaysConfig]):
                            until=None if until is None else _iso(until),
                            note=None if applied else "remembered: applied when the load is "
                            "restored")
-        self._replies.append((inbound, commands.reply(relay_id, result, applied).encode()))
+        self._replies.append((inbound, commands.reply(relay_id, result, applied, until).encode()))
 
     def _shed(self, relay_id: str, payload: bytes) -> None:
         relay = self.relays.get(relay_id)

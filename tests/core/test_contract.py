@@ -4,6 +4,7 @@ rejection (never an exception), and the limits hold before any JSON parser runs.
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -174,6 +175,10 @@ def test_messages_round_trip() -> None:
     assert AutoWish.decode(wish.encode()) == wish
     reply = CommandReply("heater", True, False, "remembered", "on", None, 60.0)
     assert CommandReply.decode(reply.encode()) == reply
+    until = CommandReply("heater", True, True, None, "on", None, None,
+                         datetime(2026, 3, 29, 1, 0, tzinfo=UTC))
+    assert CommandReply.decode(until.encode()) == until
+    assert b'"until":"2026-03-29T01:00:00Z"' in until.encode().replace(b" ", b"")
     event = Event(EventKind.SHED, {"relay": "heater", "type": "spoofed"})
     decoded = Event.decode(event.encode())
     assert isinstance(decoded, Event)

@@ -154,6 +154,7 @@ def test_until_on_the_spring_day_ends_after_the_gap(make_harness: Callable[..., 
     reply = h.command("water-heater", '{"mode": "on", "until": "02:30"}')
     assert reply.accepted and reply.applied and reply.mode == "on"
     ends = at("2026-03-29T03:00:00+02:00")  # 02:30 does not exist that day
+    assert reply.until is not None and reply.until.timestamp() == ends  # the caller sees which
     state = h.state("water-heater", lambda s: s["state"] == "on")
     assert (state["mode"], state["source"], state["until"]) == ("on", "user", utc(ends))
     event = h.event("command")

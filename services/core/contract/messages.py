@@ -197,6 +197,7 @@ class CommandReply:
     mode: Mode | None = None
     order: Order | None = None
     for_s: float | None = None
+    until: datetime | None = None  # when the forced mode ends (the relay's reckoning)
 
     @classmethod
     def decode(cls, payload: bytes) -> CommandReply | Rejection:
@@ -217,6 +218,7 @@ class CommandReply:
             Order(order) if isinstance(order, str) and order in ORDERS else None,
             float(for_s) if isinstance(for_s, int | float) and not isinstance(for_s, bool)
             else None,
+            parse_ts(data.get("until")),
         )
 
     def encode(self) -> bytes:
@@ -228,6 +230,9 @@ class CommandReply:
                 data[key] = getattr(self, key)
         if self.order is not None:
             data["order"] = self.order.value
+        if self.until is not None:
+            data["until"] = self.until.astimezone(UTC).isoformat(timespec="seconds").replace(
+                "+00:00", "Z")
         return to_json(data).encode()
 
 
