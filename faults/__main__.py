@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 
-from faults import kills
+from faults import automation, kills
 from faults.report import Row, commit, table, write_json
 from faults.stack import Source, export_tree
 
@@ -30,6 +30,7 @@ def scenarios() -> dict[str, Scenario]:
         "teleinfo": kills.teleinfo_killed,
         "shedding": kills.shedding_killed,
         "relays": kills.relays_killed,
+        "automation": automation.automation_faults,
         "hostile": inputs.hostile_input,
         "api": inputs.api_chunked_body,
         "latency": inputs.shed_latency,
