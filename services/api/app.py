@@ -25,6 +25,9 @@ from services.api.headers import SecurityHeaders
 from services.api.limits import BodyLimit
 from services.api.live import Live
 from services.api.models import (
+    AutomationSwitch,
+    AutomationSwitchResult,
+    AutomationView,
     CommandResult,
     DayEnergy,
     DeviceView,
@@ -39,6 +42,7 @@ from services.api.security import token_ok
 from services.core.bus import Bus
 from services.core.config import Settings
 from services.core.contract import ORDERS, Rejection
+from services.core.contract import AutomationSwitch as ContractSwitch
 from services.core.contract import RelayCommand as ContractCommand
 from services.core.history.ledger_read import LedgerReader
 from services.core.history.read import HistoryReader
@@ -115,9 +119,11 @@ def create_app(config: Settings[ApiInputs], bus: Bus, live: Live, token: str) ->
         rc = relays_cfg[relay_id]
         with live.lock:
             state = live.relays.get(relay_id)
+        automation = live.automation_view(relay_id)
         return RelayView(id=rc.id, name=rc.name or rc.id, kind=rc.kind,
                          options=list(ORDERS) if rc.kind == "fil_pilote" else ["on", "off"],
-                         state=state)
+                         state=state, automated=rc.automated or automation is not None,
+                         automation=None if automation is None else AutomationView(**automation))
 
     def state_view() -> StateView:
         snap = live.snapshot()
@@ -169,6 +175,22 @@ def create_app(config: Settings[ApiInputs], bus: Bus, live: Live, token: str) ->
             raise HTTPException(400, reply.reason or "refused by the relays service")
         # relays publishes the relay's new state before its answer: live already holds it.
         return CommandResult(accepted=True, applied=reply.applied, relay=relay_view(relay_id))
+
+    @app.post("/api/relays/{relay_id}/automation", responses=ERRORS, dependencies=write)
+    async def switch_automation(body: AutomationSwitch,
+                                relay_id: str = RELAY_ID) -> AutomationSwitchResult:
+        """Switch the load's automation on or off (off: the relay goes to its default).
+        Answers once the automation's state confirms it, or after the command timeout with
+        ``applied: false``."""
+        if relay_id not in relays_cfg:
+            raise HTTPException(404, f"unknown relay {relay_id!r}")
+        view = relay_view(relay_id)
+        if not view.automated:
+            raise HTTPException(409, f"no automation drives {relay_id!r}")
+        switch = ContractSwitch(body.enabled)
+        bus.publish(bus.topics.automation_set(relay_id), switch.encode(), qos=1)
+        applied = await live.wait_enabled(relay_id, body.enabled, cfg.command_timeout_s)
+        return AutomationSwitchResult(sent=True, applied=applied, relay=relay_view(relay_id))
 
     @app.get("/api/history", responses=ERRORS, dependencies=read)
     def get_history(
@@ -233,6 +255,8 @@ def create_app(config: Settings[ApiInputs], bus: Bus, live: Live, token: str) ->
                                 "events": live.recent_events(50)})
             while (message := await queue.get()) is not None:
                 if message.get("type") == "relay":
+                    if message.get("id") not in relays_cfg:
+                        continue  # a state for a relay this box does not have
                     message = {"type": "relay",
                                "relay": relay_view(message["id"]).model_dump(mode="json")}
                 await ws.send_json(message)

@@ -44,6 +44,7 @@ class RelayRef:
     id: str
     name: str | None
     kind: Literal["switch", "fil_pilote"]
+    automated: bool = False  # a load of the automation section: its card keeps room for it
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 
 # Declared on every route, so the OpenAPI says what each error answer looks like.
 ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": Error} for code in (400, 401, 404, 405, 413, 422, 500, 503, 504)
+    code: {"model": Error} for code in (400, 401, 404, 405, 409, 413, 422, 500, 503, 504)
 }
 
 

@@ -14,6 +14,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from services.api.automation import AutomationReading
 from services.api.replies import Replies
 from services.core.bus import Bus
 from services.core.contract import DeviceState, Event, Presence, Rejection, TopicKind, Topics
@@ -21,6 +22,8 @@ from services.core.contract.topics import Topic
 
 CLIENT_QUEUE = 256
 EVENTS_KEPT = 200
+AUTOMATED_KEPT = 256  # automation states kept: far more relays than a box has, yet bounded
+AUTOMATION = "automation"  # the service whose <p>/automation/<relay>/state the relays show
 
 
 @dataclass
@@ -48,11 +51,17 @@ class Live:
     clients: set[asyncio.Queue[dict[str, Any] | None]] = field(default_factory=set)
     lock: threading.Lock = field(default_factory=threading.Lock)
     replies: Replies = field(default_factory=Replies)
+    automation: dict[str, AutomationReading] = field(default_factory=dict)
+    # Switch requests waiting for the automation's state to say enabled == wanted.
+    switch_waiters: dict[str, list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None], bool]]]\
+        = field(default_factory=dict)
 
     def attach(self, bus: Bus) -> None:
         """Subscribe to everything the API shows."""
         topics = self.topics = bus.topics
-        bus.subscribe(topics.any_device(TopicKind.STATE), self._state)
+        # With its message expiry: an automation state is stale once that has run out.
+        bus.subscribe_inbound(topics.any_device(TopicKind.STATE),
+                              lambda m: self._state(m.topic, m.payload, m.expiry_s))
         bus.subscribe(topics.any_device(TopicKind.AVAILABILITY), self._availability)
         bus.subscribe(topics.any_service(TopicKind.STATUS), self._status)
         bus.subscribe(topics.any_service(TopicKind.EVENTS), self._event)
@@ -65,8 +74,11 @@ class Live:
     def _parse(self, topic: str) -> Topic | None:
         return None if self.topics is None else self.topics.parse(topic)
 
-    def _state(self, topic: str, payload: bytes) -> None:
+    def _state(self, topic: str, payload: bytes, expiry_s: int | None = None) -> None:
         parsed = self._parse(topic)
+        if parsed is not None and parsed.device is not None and parsed.service == AUTOMATION:
+            self._automation(parsed.device, payload, expiry_s)
+            return
         decoded = DeviceState.decode(payload)
         if parsed is None or parsed.device is None or isinstance(decoded, Rejection):
             return  # a cleared (empty) retained state, or one no consumer could trust
@@ -86,6 +98,32 @@ class Live:
                 entry.state, entry.received = data, time.monotonic()
                 message = {"type": "state", "service": service, "device": device, "state": data}
         self.publish(message)
+
+    def _automation(self, relay: str, payload: bytes, expiry_s: int | None) -> None:
+        """The automation's state for a relay; an empty retained one: it no longer drives it.
+        A message that is not a state with a known status is ignored (the last good kept)."""
+        reading: AutomationReading | None = None
+        if payload:
+            decoded = DeviceState.decode(payload)
+            if isinstance(decoded, Rejection):
+                return
+            reading = AutomationReading.read(decoded, expiry_s, time.monotonic())
+            if reading is None:
+                return
+        with self.lock:
+            if reading is None:
+                if self.automation.pop(relay, None) is None:
+                    return
+            elif relay in self.automation or len(self.automation) < AUTOMATED_KEPT:
+                self.automation[relay] = reading
+            else:
+                return
+            waiters = self.switch_waiters.get(relay, [])
+            done = [w for w in waiters if reading is not None and reading.enabled == w[2]]
+            self.switch_waiters[relay] = [w for w in waiters if w not in done]
+        for loop, future, _ in done:
+            loop.call_soon_threadsafe(_resolve, future)
+        self.publish({"type": "relay", "id": relay})
 
     def _availability(self, topic: str, payload: bytes) -> None:
         parsed = self._parse(topic)
@@ -108,7 +146,10 @@ class Live:
         value = "online" if presence.online else "offline"
         with self.lock:
             self.services[service] = value
+            automated = list(self.automation) if service == AUTOMATION else []
         self.publish({"type": "status", "service": service, "status": value})
+        for relay in automated:  # their stale flag follows the automation's status
+            self.publish({"type": "relay", "id": relay})
 
     def _event(self, topic: str, payload: bytes) -> None:
         parsed = self._parse(topic)
@@ -167,10 +208,46 @@ class Live:
                 "shedding": self.shedding,
             }
 
+    def automation_view(self, relay: str) -> dict[str, Any] | None:
+        """A relay's automation as the api shows it, None when none drives it."""
+        with self.lock:
+            reading = self.automation.get(relay)
+            offline = self.services.get(AUTOMATION) == "offline"
+        return None if reading is None else reading.view(time.monotonic(), offline)
+
+    async def wait_enabled(self, relay: str, wanted: bool, timeout_s: float) -> bool:
+        """Until the automation's state for the relay says ``enabled == wanted`` (True), or
+        ``timeout_s`` passed (False)."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        waiter = (loop, future, wanted)
+        with self.lock:
+            reading = self.automation.get(relay)
+            if reading is not None and reading.enabled == wanted:
+                return True
+            self.switch_waiters.setdefault(relay, []).append(waiter)
+        try:
+            await asyncio.wait_for(future, timeout_s)
+        except TimeoutError:
+            return False
+        finally:
+            with self.lock:
+                left = [w for w in self.switch_waiters.get(relay, []) if w is not waiter]
+                if left:
+                    self.switch_waiters[relay] = left
+                else:
+                    self.switch_waiters.pop(relay, None)
+        return True
+
     def recent_events(self, limit: int) -> list[dict[str, Any]]:
         """The last events, oldest first."""
         with self.lock:
             return list(self.events)[-limit:]
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
 
 
 def _drain(queue: asyncio.Queue[Any]) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 
 from services.core.contract import Order
 from services.core.contract.messages import MAX_FOR_S, MIN_FOR_S
@@ -37,6 +37,31 @@ class DeviceView(BaseModel):
     stale: bool = Field(description="no state lately, or the device is offline")
 
 
+AutomationStatus = Literal["idle", "surplus", "catch_up", "required", "scheduled", "blocked",
+                           "done", "unreachable", "stale", "disabled"]
+
+
+class AutomationView(BaseModel):
+    """What the automation does with a relay and why (its ``automation/<relay>/state``)."""
+
+    enabled: bool | None = Field(description="the load's automation switch; null: not said")
+    status: AutomationStatus = Field(description="DESIGN.md's rule that decided, or disabled")
+    hold: Literal["min_on", "min_off", "max_starts"] | None = Field(
+        description="a minimum on/off time or the starts cap holds the relay where it is")
+    reason: str | None = Field(description="why, in the automation's language (French by "
+                               "default)", examples=["en attente de surplus"])
+    on_today_s: float | None = Field(description="real on-time in today's automation day, s")
+    min_on_s: float | None = Field(description="the daily minimum, s; null without one")
+    remaining_s: float | None = Field(description="what is still owed of the minimum, s")
+    latest_start: str | None = Field(description="latest start that still fits the minimum "
+                                     "before 'by' (ISO local time)")
+    by: str | None = Field(description="when the minimum is due, HH:MM", examples=["06:00"])
+    starts_today: int | None = Field(description="switch-ons in today's automation day")
+    ts: str | None = Field(description="when the automation published this")
+    stale: bool = Field(description="the message expired or the automation is offline: this "
+                        "no longer says what drives the relay")
+
+
 class RelayView(BaseModel):
     """A relay or fil pilote zone, with its live state."""
 
@@ -45,6 +70,26 @@ class RelayView(BaseModel):
     kind: Literal["switch", "fil_pilote"]
     options: list[str] = Field(description="orders of a zone, or on/off")
     state: dict[str, Any] | None = Field(description="the relays service's state message")
+    automated: bool = Field(False, description="a load of the automation section")
+    automation: AutomationView | None = Field(
+        None, description="the automation's state for it; null when none drives it")
+
+
+class AutomationSwitch(BaseModel):
+    """Switch a load's automation on or off (off: the relay goes to its default)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: StrictBool
+
+
+class AutomationSwitchResult(BaseModel):
+    """The switch was published; ``applied`` once the automation's state confirmed it."""
+
+    sent: bool
+    applied: bool = Field(description="the automation's state says so (false: it did not "
+                          "answer in time; is it running?)")
+    relay: RelayView
 
 
 class StateView(BaseModel):

@@ -40,13 +40,16 @@ class Api:
 
 
 def write_config(tmp: Path, broker: Broker, prefix: str, port: int,
-                 api: dict[str, Any] | None = None) -> Path:
-    """An enerbox.yaml (JSON is YAML) for the api alone."""
+                 api: dict[str, Any] | None = None,
+                 sections: dict[str, Any] | None = None) -> Path:
+    """An enerbox.yaml (JSON is YAML) for the api alone; ``sections``: others it reads
+    (relays, automation)."""
     path = tmp / "enerbox.yaml"
     path.write_text(json.dumps({
         "general": {"data_dir": str(tmp / "data")},
         "mqtt": {"host": broker.host, "port": broker.port, "prefix": prefix},
         "api": {"host": "127.0.0.1", "port": port, **(api or {})},
+        **(sections or {}),
     }), encoding="utf-8")
     return path
 
@@ -67,10 +70,11 @@ def wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 30.0) -
 
 @contextmanager
 def run_api(tmp: Path, broker: Broker, prefix: str, api: dict[str, Any] | None = None,
-            stderr: Any = subprocess.DEVNULL) -> Iterator[Api]:
+            stderr: Any = subprocess.DEVNULL, sections: dict[str, Any] | None = None,
+            ) -> Iterator[Api]:
     """`enerbox run api` on a free port until the block ends."""
     port = free_port()
-    config = write_config(tmp, broker, prefix, port, api)
+    config = write_config(tmp, broker, prefix, port, api, sections)
     proc = subprocess.Popen(
         [sys.executable, "-m", "services.app.cli", "run", "api", "--config", str(config)],
         cwd=ROOT, env={**os.environ, "ENERBOX_CONFIG": str(config)},
