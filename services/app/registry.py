@@ -47,6 +47,11 @@ SERVICES: dict[str, ServiceEntry] = {
             "Load shedding before the Linky breaker trips",
         ),
         ServiceEntry(
+            "automation",
+            "services.automation.service:AutomationService",
+            "Automation: surplus routing, tariff rules, schedules and daily minimums per load",
+        ),
+        ServiceEntry(
             "historian",
             "services.historian.service:HistorianService",
             "Local history, daily energy ledger, InfluxDB and emoncms, store-and-forward",

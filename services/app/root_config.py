@@ -97,6 +97,7 @@ SETTINGS: dict[str, Callable[[EnerboxConfig], Settings[Any]]] = {
     "vedirect": lambda c: shared(c, c.vedirect),
     "relays": lambda c: shared(c, c.relays),
     "shedding": lambda c: shared(c, c.shedding),
+    "automation": lambda c: shared(c, c.automation),
     "historian": lambda c: shared(c, c.historian),
     "api": lambda c: shared(c, api_inputs(c)),
 }

@@ -320,6 +320,10 @@ ALLOWED = [
     ("automation", "enerbox/automation/status"),
     ("automation", "enerbox/automation/events"),
     ("automation", "homeassistant/device/enerbox_automation_living/config"),
+    # A load's "automation enabled" switch: the web page, HA's switch, Node-RED.
+    ("api", "enerbox/automation/living/set"),
+    ("homeassistant", "enerbox/automation/living/set"),
+    ("nodered", "enerbox/automation/living/set"),
 ]
 
 DENIED = [
@@ -365,6 +369,9 @@ DENIED = [
     ("grafana", "enerbox/teleinfo/linky/state"),
     ("grafana", "enerbox/grafana/status"),
     ("grafana", "homeassistant/status"),
+    ("grafana", "enerbox/automation/living/set"),
+    ("relays", "enerbox/automation/living/set"),
+    ("teleinfo", "enerbox/automation/living/set"),
 ]
 
 
@@ -414,6 +421,9 @@ READS = [
     ("automation", "enerbox/+/+/state", "relays", "enerbox/relays/living/state"),
     ("automation", "enerbox/+/+/state", "vedirect", "enerbox/vedirect/hq2231sim01/state"),
     ("automation", "homeassistant/status", "homeassistant", "homeassistant/status"),
+    ("automation", "enerbox/automation/+/set", "api", "enerbox/automation/living/set"),
+    ("automation", "enerbox/automation/+/set", "homeassistant",
+     "enerbox/automation/living/set"),
     ("api", "enerbox/api/replies", "relays", "enerbox/api/replies"),
     ("shedding", "enerbox/teleinfo/status", "teleinfo", "enerbox/teleinfo/status"),
     ("relays", "homeassistant/status", "homeassistant", "homeassistant/status"),
