@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, field_validator, model_validator
 
@@ -88,6 +88,9 @@ class AutomationConfig(Section):
     """Declarative rules that steer relays: surplus routing, tariffs, schedules."""
 
     tick_s: Duration = Field(5.0, gt=0, description="The engine decides this often.")
+    language: Literal["fr", "en"] = Field("fr", description="Language of the reasons shown "
+                                          "per load (the page, the API, the state topic); "
+                                          "logs and events stay in English.")
     timezone: str = Field("Europe/Paris", description="Local time of the rules.")
     day_starts_at: Clock = Field("06:00", validate_default=True, description="Daily "
                                  "counters reset here (the Tempo day runs 06:00 to 06:00).")

@@ -2,34 +2,43 @@
 
 `Engine(config).tick(now, inputs, state)` returns one `Decision` per load and the new state
 (a JSON-able dict). Rules 1-5 are prohibitions and act at once; rules 6-9 are choices, bound
-by min_on_s/min_off_s (timed from the relay's real output) and max_starts_per_hour.
+by min_on_s/min_off_s (timed from the relay's real output) and max_starts_per_hour: the
+choice keeps its status and `Decision.hold` says what holds the output. Each reason is a
+`words.Reason`, rendered in the automation's language and in English.
+
+The state dict stays the whole truth (the service persists it), but when the dict passed in
+is the very one the previous tick returned, the live objects behind it are reused instead of
+parsing it again (the usual case: one process ticking every tick_s).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from services.automation.catchup import CatchUp, CatchUpPlan, plan_for_load
 from services.automation.conditions import (
-    Condition,
     HoldState,
     Outcome,
     SignalValue,
     Snapshot,
     Truth,
     evaluate,
+    uses_relays,
 )
 from services.automation.config import DEFAULT_TARIFF_STALE_S, AutomationConfig
 from services.automation.daily import AutomationDay, output_is_on
 from services.automation.engine_state import (
     Decision,
     Event,
+    Hold,
     Inputs,
     LoadState,
     RelayInput,
+    Status,
     tariff_facts,
 )
 from services.automation.loads import LoadConfig
@@ -42,19 +51,17 @@ from services.automation.surplus import (
     SurplusAllocator,
     Verdict,
 )
+from services.automation.units import format_clock
+from services.automation.words import Reason, render
 from services.core.contract.orders import ORDERS
 
 __all__ = ["Decision", "Engine", "Event", "Inputs"]
 
 LAST_PRIORITY = 1_000_000  # no priority: after every numbered one
-CHOICES = frozenset({"required", "catch_up", "unreachable", "surplus", "schedule", "default"})
+# The statuses of rules 6-9 (the choices min_on/min_off/max_starts may hold).
+CHOICES = frozenset({"required", "catch_up", "unreachable", "surplus", "scheduled", "idle"})
 FULL_CHARGER = frozenset({"absorption", "float"})
-
-
-def describe(cond: Condition) -> str:
-    """A condition map in plain words: 'tempo_today red, period hp'."""
-    data = cond.model_dump(mode="json", by_alias=True, exclude_none=True)
-    return ", ".join(f"{k} {v}" for k, v in data.items())
+Choice = tuple[str, Status, Reason]
 
 
 @dataclass
@@ -62,11 +69,14 @@ class _Pre:
     """Rules 1-7 for one load: a decision (rules 1-5 final; 6-7 a choice) or None (free)."""
 
     wish: bool | None  # True on, False off, None: no rule yet (surplus, schedule)
-    status: str
-    reason: str
+    status: Status
+    reason: Reason
     prohibition: bool
     events: list[Event]
     value: str | None = None  # the exact output (a held zone order), else from wish
+
+
+_FREE = Reason("idle")
 
 
 @dataclass
@@ -76,7 +86,8 @@ class _LoadTick:
     load: LoadConfig
     ls: LoadState
     ri: RelayInput | None
-    plan: CatchUpPlan | None = None
+    on_s: float = 0.0  # its real on-time today
+    plan: CatchUpPlan | None = None  # None: no daily minimum
     pre: _Pre | None = None
 
     @property
@@ -85,11 +96,21 @@ class _LoadTick:
         return None if self.ri is None else _counts_on(self.ri)
 
 
+@dataclass
+class _Live:
+    """The objects behind a state dict: per-load state, for_s timers, the allocator."""
+
+    loads: dict[str, LoadState]
+    hold: HoldState
+    alloc: SurplusAllocator
+
+
 class Engine:
     """DESIGN.md's ten-step rule order for every load of an `automation` section."""
 
     def __init__(self, config: AutomationConfig) -> None:
         self.config = config
+        self.language = config.language
         self.day = AutomationDay.of(config.timezone, config.day_starts_at)
         self.tz = self.day.tz
         self.tariff_stale_s = (config.tariff.stale_after_s if config.tariff is not None
@@ -106,6 +127,13 @@ class Engine:
             smoothing_s=surplus.smoothing_s, reserve_w=surplus.reserve_w,
             step_s=surplus.step_s, offgrid=None if surplus.offgrid is None
             else OffGridConfig(discharge_a=surplus.offgrid.discharge_a))
+        # Fixed per load: its condition lists and prefixes, and the relays conditions read.
+        self._conditions = {load.relay: tuple((key, conds, f"{load.relay}.{key}")
+                                              for key, conds in load.conditions().items())
+                            for load in config.loads}
+        self._read_relays = frozenset().union(*(
+            uses_relays(conds) for load in config.loads for conds in load.conditions().values()))
+        self._last: tuple[Mapping[str, Any], _Live] | None = None
 
     # -- helpers -----------------------------------------------------------------------
 
@@ -122,6 +150,11 @@ class Engine:
         """What blocked and stale give: a zone's default order, else off."""
         return load.default if self.is_zone(load) and load.default else "off"
 
+    def words(self, reason: Reason) -> tuple[str, str]:
+        """The reason in the automation's language, and in English."""
+        en = render(reason, "en")
+        return (en if self.language == "en" else render(reason, self.language)), en
+
     def _snapshot(self, now: datetime, inputs: Inputs,
                   states: Mapping[str, LoadState]) -> Snapshot:
         signals = {}
@@ -130,12 +163,13 @@ class Engine:
             signals[name] = (SignalValue(None, True) if si is None
                              else SignalValue(si.value, si.stale(now, sc.stale_after_s)))
         since = {}
-        for relay, ls in states.items():
-            if ls.counter.since_ts is not None:
-                since[relay] = datetime.fromtimestamp(ls.counter.since_ts, self.tz)
-        for relay, ri in inputs.relays.items():
-            if ri.since is not None:
+        for relay in self._read_relays:  # only for_s on a relay reads these
+            ri = inputs.relays.get(relay)
+            ls = states.get(relay)
+            if ri is not None and ri.since is not None:
                 since[relay] = ri.since
+            elif ls is not None and ls.counter.since_ts is not None:
+                since[relay] = datetime.fromtimestamp(ls.counter.since_ts, self.tz)
         return Snapshot(now=now, signals=signals,
                         tariff=tariff_facts(inputs.tariff, now, self.tariff_stale_s),
                         relays={r: ri.output for r, ri in inputs.relays.items()},
@@ -147,70 +181,105 @@ class Engine:
             return None
         return float(sig.value)
 
+    def _resume(self, state: Mapping[str, Any] | None) -> _Live:
+        """The live objects of ``state``: reused when it is what the last tick returned."""
+        last, self._last = self._last, None  # a tick that raises must not leave them half-run
+        if last is not None and state is last[0]:
+            return last[1]
+        saved = state or {}
+        raw_loads = saved.get("loads")
+        loads_data = raw_loads if isinstance(raw_loads, Mapping) else {}
+        raw_alloc = saved.get("allocator")
+        return _Live(
+            loads={load.relay: LoadState.from_dict(self.day, loads_data.get(load.relay))
+                   for load in self.config.loads},
+            hold=HoldState.from_json(saved.get("hold")),
+            alloc=SurplusAllocator.from_dict(self.alloc_config, self.routed, raw_alloc)
+            if isinstance(raw_alloc, Mapping) else SurplusAllocator(self.alloc_config,
+                                                                    self.routed))
+
     # -- the tick --------------------------------------------------------------------------
 
     def tick(self, now: datetime, inputs: Inputs, state: Mapping[str, Any] | None = None
              ) -> tuple[dict[str, Decision], dict[str, Any]]:
-        """One tick at aware ``now``: the decisions per relay and the state to persist."""
+        """One tick at aware ``now``: the decisions per relay and the state to persist.
+
+        Give back the returned dict untouched (its engine keys) as the next tick's ``state``.
+        """
         now = now.astimezone(self.tz)
-        saved = state or {}
-        raw_loads = saved.get("loads")
-        loads_data = raw_loads if isinstance(raw_loads, Mapping) else {}
-        states = {load.relay: LoadState.from_dict(self.day, loads_data.get(load.relay))
-                  for load in self.config.loads}
-        hold = HoldState.from_json(saved.get("hold"))
-        raw_alloc = saved.get("allocator")
-        alloc = SurplusAllocator.from_dict(self.alloc_config, self.routed, raw_alloc) if (
-            isinstance(raw_alloc, Mapping)) else SurplusAllocator(self.alloc_config, self.routed)
+        live = self._resume(state)
         today = self.day.day_of(now)
-        ticks = [_LoadTick(load, states[load.relay], inputs.relays.get(load.relay))
+        ticks = [_LoadTick(load, live.loads[load.relay], inputs.relays.get(load.relay))
                  for load in self.config.loads]
         for lt in ticks:
-            if lt.ri is not None:
-                counter, on = lt.ls.counter, _counts_on(lt.ri)
-                was = counter.on
-                since = lt.ri.since
-                if (since is not None and was is not None and on != was
-                        and counter.last_ts is not None
-                        and counter.last_ts <= since.timestamp() <= now.timestamp()):
-                    counter.observe(since, on)  # the change when it happened, not when seen
-                counter.observe(now, on)
-                lt.ls.count_start(today, was is False and lt.ls.counter.on is True)
-            else:
-                lt.ls.count_start(today, False)
-        snap = self._snapshot(now, inputs, states)
+            self._observe(lt, now, today)
+        snap = self._snapshot(now, inputs, live.loads)
+        hold = live.hold
         for lt in ticks:
+            if lt.load.relay in inputs.disabled:
+                lt.pre = _Pre(False, "disabled", Reason("disabled"), True, [])
+                lt.plan = self._plan(lt, now, inputs)
+                continue
             lt.pre, hold = self._rules_1_to_7(lt, snap, hold, inputs)
-        verdicts = self._surplus(snap, ticks, alloc, today.toordinal())
-        decisions = {lt.load.relay: self._decide(lt, now, verdicts.get(lt.load.relay))
+        live.hold = hold
+        verdicts = self._surplus(snap, ticks, live.alloc, today.toordinal(), inputs.disabled)
+        decisions = {lt.load.relay: self._decide(lt, now, verdicts.get(lt.load.relay),
+                                                 live.alloc)
                      for lt in ticks}
-        new_state = {"version": 1, "hold": hold.to_json(), "allocator": alloc.to_dict(),
-                     "loads": {r: ls.to_dict() for r, ls in states.items()}}
+        new_state = {"version": 1, "hold": hold.to_json(), "allocator": live.alloc.to_dict(),
+                     "loads": {r: ls.to_dict() for r, ls in live.loads.items()}}
+        self._last = (new_state, live)
         return decisions, new_state
 
-    def _decide(self, lt: _LoadTick, now: datetime, verdict: Verdict | None) -> Decision:
+    def _observe(self, lt: _LoadTick, now: datetime, today: date) -> None:
+        """The relay's real output into the load's counters (the change when it happened)."""
+        if lt.ri is not None:
+            counter, on = lt.ls.counter, _counts_on(lt.ri)
+            was = counter.on
+            since = lt.ri.since
+            if (since is not None and was is not None and on != was
+                    and counter.last_ts is not None
+                    and counter.last_ts <= since.timestamp() <= now.timestamp()):
+                counter.observe(since, on)  # the change when it happened, not when seen
+            counter.observe(now, on)
+            lt.ls.count_start(today, was is False and lt.ls.counter.on is True)
+        else:
+            lt.ls.count_start(today, False)
+        lt.on_s = lt.ls.counter.on_time_s(now)
+
+    def _plan(self, lt: _LoadTick, now: datetime, inputs: Inputs) -> CatchUpPlan | None:
+        """Rule 7's plan, for a load with a daily minimum."""
+        if lt.load.daily is None or lt.load.daily.min_on is None:
+            return None
+        return plan_for_load(self.config, lt.load, self.day, now, lt.on_s,
+                             learned_offpeak=inputs.offpeak)
+
+    def _decide(self, lt: _LoadTick, now: datetime, verdict: Verdict | None,
+                alloc: SurplusAllocator) -> Decision:
         """Rules 8-9 and the bindings over rules 1-7's outcome; events on a change."""
-        assert lt.pre is not None and lt.plan is not None
-        ls, load = lt.ls, lt.load
-        wish, status, reason = self._choose(lt, now, verdict)
+        assert lt.pre is not None
+        ls, load, plan = lt.ls, lt.load, lt.plan
+        wish, status, hold, reason = self._choose(lt, now, verdict, alloc)
+        text, text_en = self.words(reason)
         events = list(lt.pre.events)
-        if (wish, status) != (ls.wish, ls.status):
-            events.append(Event("decision", load.relay, wish, status, reason))
-        ls.wish, ls.status = wish, status
+        if (wish, status, hold) != (ls.wish, ls.status, ls.hold):
+            events.append(Event("decision", load.relay, wish, status, text_en))
+        ls.wish, ls.status, ls.hold = wish, status, hold
         min_on = load.daily.min_on if load.daily is not None else None
-        return Decision(relay=load.relay, wish=wish, status=status, reason=reason,
-                        on_today_s=ls.counter.on_time_s(now),
-                        remaining_s=None if min_on is None else lt.plan.owed_s,
-                        latest_start=lt.plan.latest_start, starts_today=ls.starts_today,
+        return Decision(relay=load.relay, wish=wish, status=status, hold=hold, reason=text,
+                        reason_en=text_en, on_today_s=lt.on_s,
+                        remaining_s=None if plan is None else plan.owed_s,
+                        latest_start=None if plan is None else plan.latest_start,
+                        starts_today=ls.starts_today, min_on_s=min_on,
+                        by=None if min_on is None else format_clock(self.config.by_of(load)),
                         events=tuple(events))
 
     def _rules_1_to_7(self, lt: _LoadTick, snap: Snapshot, hold: HoldState,
                       inputs: Inputs) -> tuple[_Pre, HoldState]:
         outcomes: dict[str, Outcome] = {}
-        for key, conds in lt.load.conditions().items():
-            outcomes[key], hold = evaluate(conds, snap, hold, f"{lt.load.relay}.{key}")
-        lt.plan = plan_for_load(self.config, lt.load, self.day, snap.now,
-                                lt.ls.counter.on_time_s(snap.now), learned_offpeak=inputs.offpeak)
+        for key, conds, prefix in self._conditions[lt.load.relay]:
+            outcomes[key], hold = evaluate(conds, snap, hold, prefix)
+        lt.plan = self._plan(lt, snap.now, inputs)
         pre = self._prohibitions(lt, snap, outcomes)
         return pre or self._rules_6_7(lt, snap.now, outcomes["require"]), hold
 
@@ -227,19 +296,18 @@ class Engine:
         ls.stale_since = None
         block = outcomes["block"]
         if block.holds and block.matched is not None:  # 2
-            return _Pre(False, "blocked", f"block holds: {describe(block.matched)}", True, [])
+            return _Pre(False, "blocked", Reason.of("blocked", cond=block.matched), True, [])
         if load.allow and outcomes["allow"].truth is Truth.FAILS:  # 3
-            windows = "; ".join(describe(c) for c in load.allow)
-            return _Pre(False, "blocked", f"outside allow ({windows})", True, [])
+            return _Pre(False, "blocked", Reason.of("outside_allow", allow=tuple(load.allow)),
+                        True, [])
         if outcomes["done_when"].holds:  # 4
             ls.counter.mark_done(now)
         max_on = load.daily.max_on if load.daily is not None else None
-        if ls.counter.max_reached(now, max_on):
-            return _Pre(False, "done", f"daily max_on reached: on "
-                        f"{ls.counter.on_time_s(now):.0f} s of {max_on:g} s today", True, [])
+        if max_on is not None and lt.on_s >= max_on:
+            return _Pre(False, "done", Reason.of("max_on", on_s=max_on), True, [])
         if ls.counter.is_done(now):
-            return _Pre(False, "done", "done_when held today: "
-                        + "; ".join(describe(c) for c in load.done_when or ()), True, [])
+            return _Pre(False, "done", Reason.of("done_when", cond=tuple(load.done_when or ()),
+                                                 on_s=round(lt.on_s)), True, [])
         return self._battery(lt, level)  # 5
 
     @staticmethod
@@ -254,53 +322,62 @@ class Engine:
             ls.battery_low = True
         if not ls.battery_low:
             return None
-        return _Pre(False, "blocked", f"battery {floor.signal} {level:g} under the floor "
-                    f"{floor.min:g} (back at {floor.resume:g})", True, [])
+        return _Pre(False, "blocked", Reason.of("battery_low", signal=floor.signal, level=level,
+                                                min=floor.min, resume=floor.resume), True, [])
+
+    def _catch_up_reason(self, key: str, lt: _LoadTick, plan: CatchUpPlan) -> Reason:
+        daily = lt.load.daily
+        return Reason.of(key, owed_s=round(plan.owed_s), available_s=round(plan.available_s),
+                         by=f"{plan.by:%H:%M}",
+                         offpeak=daily is not None and daily.catch_up == "offpeak")
 
     def _rules_6_7(self, lt: _LoadTick, now: datetime, require: Outcome) -> _Pre:
         """Rule 6 (require) and rule 7 (catch-up); a _Pre without a wish when neither holds."""
         if require.holds and require.matched is not None:
-            return _Pre(True, "required", f"require holds: {describe(require.matched)}",
-                        False, [])
-        plan, events = lt.plan, []
-        assert plan is not None
+            return _Pre(True, "required", Reason.of("required", cond=require.matched), False,
+                        [])
+        plan, events = lt.plan, list[Event]()
+        if plan is None:
+            return _Pre(None, "idle", _FREE, False, events)
         if plan.verdict is CatchUp.UNREACHABLE and lt.ls.counter.note_unreachable(now):
+            why = self._catch_up_reason("unreachable", lt, plan)
             events.append(Event("unreachable", lt.load.relay, self.on_value(lt.load),
-                                "unreachable", f"daily min_on unreachable: {plan.owed_s:.0f} s "
-                                f"owed, {plan.available_s:.0f} s of catch-up time left before "
-                                f"{plan.by:%H:%M}"))
+                                "unreachable", render(why, "en")))
         if not plan.on:
-            return _Pre(None, "", "", False, events)
+            return _Pre(None, "idle", _FREE, False, events)
         if plan.verdict is CatchUp.RUN:
-            return _Pre(True, "catch_up", f"catch-up: {plan.owed_s:.0f} s owed still fits "
-                        f"before {plan.by:%H:%M} only from now", False, events)
-        return _Pre(True, "unreachable", f"catch-up: {plan.owed_s:.0f} s owed no longer fits "
-                    f"({plan.available_s:.0f} s left before {plan.by:%H:%M}): running what "
-                    "is left", False, events)
+            return _Pre(True, "catch_up", self._catch_up_reason("catch_up", lt, plan), False,
+                        events)
+        return _Pre(True, "unreachable", self._catch_up_reason("unreachable", lt, plan), False,
+                    events)
 
     def _stale(self, load: LoadConfig, ls: LoadState, now: datetime,
                names: Sequence[str]) -> _Pre:
         t = now.timestamp()
         if ls.stale_since is None:
             ls.stale_since = t
-        what = ", ".join(names)
+        what = tuple(names)
         if load.when_stale == "hold" and ls.wish is not None:
             left = load.hold_s - (t - ls.stale_since)
             if left > 0:
-                return _Pre(output_is_on(ls.wish), "stale", f"stale input {what}: holding the "
-                            f"last wish {ls.wish} ({left:.0f} s of hold_s left)", True, [],
-                            value=ls.wish)
-        return _Pre(False, "stale", f"stale input {what}: off", True, [])
+                return _Pre(output_is_on(ls.wish), "stale",
+                            Reason.of("stale_hold", inputs=what, wish=ls.wish,
+                                      left_s=math.ceil(left)), True, [], value=ls.wish)
+        return _Pre(False, "stale", Reason.of("stale_off", inputs=what), True, [])
 
     def _surplus(self, snap: Snapshot, ticks: Sequence[_LoadTick], alloc: SurplusAllocator,
-                 day: int) -> dict[str, Verdict]:
-        """Rule 8: one allocator step over the routed loads rules 1-5 leave free."""
+                 day: int, disabled: frozenset[str]) -> dict[str, Verdict]:
+        """Rule 8: one allocator step over the routed loads rules 1-5 leave free.
+
+        A disabled load is left out: not allotted, and its power is not counted as routed
+        (it is the house's, seen on the grid like any other).
+        """
         surplus = self.config.surplus
         if surplus is None or not self.routed:
             return {}
         loads_now: dict[str, LoadNow] = {}
         for lt in ticks:
-            if lt.load.surplus is None or lt.pre is None:
+            if lt.load.surplus is None or lt.pre is None or lt.load.relay in disabled:
                 continue
             on = bool(lt.real_on)
             other = lt.pre.wish is True or (on and lt.ri is not None and lt.ri.source == "user")
@@ -317,56 +394,81 @@ class Engine:
         grid = self._number(snap, surplus.grid)
         return alloc.step(snap.now.timestamp(), grid, loads_now, offgrid=offgrid, day=day)
 
-    def _choose(self, lt: _LoadTick, now: datetime, verdict: Verdict | None
-                ) -> tuple[str, str, str]:
-        load, pre = lt.load, lt.pre
+    def _surplus_reason(self, key: str, load: LoadConfig, verdict: Verdict,
+                        alloc: SurplusAllocator) -> Reason:
+        """The allocator's verdict with its figures (what was left for the load, its need)."""
+        have, need = alloc.figures.get(load.relay, (alloc.available_w, None))
+        surplus = load.surplus
+        return Reason.of(key, code=verdict.code,
+                         available_w=None if have is None else round(have),
+                         need_w=None if need is None else round(need),
+                         on_after_s=None if surplus is None else surplus.on_after_s,
+                         off_after_s=None if surplus is None else surplus.off_after_s,
+                         step_s=self.alloc_config.step_s)
+
+    def _choose(self, lt: _LoadTick, now: datetime, verdict: Verdict | None,
+                alloc: SurplusAllocator) -> tuple[str, Status, Hold | None, Reason]:
+        load, pre, plan = lt.load, lt.pre, lt.plan
         assert pre is not None
-        on_value, off_value = self.on_value(load), self.off_value(load)
+        on_value = self.on_value(load)
         if pre.prohibition:  # rules 1-5 act at once, whatever min_on/min_off say
-            value = pre.value or (on_value if pre.wish else off_value)
-            return value, pre.status, pre.reason
+            value = pre.value or (on_value if pre.wish else self.off_value(load))
+            return value, pre.status, None, pre.reason
+        choice: Choice
         if pre.wish is not None:
-            wish, status, reason = on_value, pre.status, pre.reason
+            choice = on_value, pre.status, pre.reason
         elif verdict is not None and verdict.wants_on:
-            wish, status, reason = on_value, "surplus", f"surplus: {verdict.reason}"
+            choice = on_value, "surplus", self._surplus_reason("surplus", load, verdict, alloc)
         else:
             scheduled = load.scheduled(now)
-            note = "" if verdict is None else f" (surplus: {verdict.reason})"
             if scheduled is not None:
-                wish, status = scheduled, "schedule"
-                reason = f"schedule: {scheduled}{note}"
+                choice = scheduled, "scheduled", Reason.of("scheduled", value=scheduled)
             else:
-                wish, status = load.default or "off", "default"
-                reason = f"nothing applies: default {wish}{note}"
-        return self._bind(lt, now, (wish, status, reason))
+                default = load.default or "off"
+                waiting = (None if verdict is None
+                           else self._surplus_reason("waiting", load, verdict, alloc))
+                later = plan is not None and plan.verdict is CatchUp.WAIT
+                choice = default, "idle", Reason.of(
+                    "idle", value=default, surplus=waiting,
+                    catch_up_at=f"{plan.latest_start:%H:%M}" if later and plan is not None
+                    and plan.latest_start is not None else None,
+                    owed_s=None if plan is None else round(plan.owed_s),
+                    by=None if plan is None else f"{plan.by:%H:%M}")
+        return self._bind(lt, now, choice)
 
     @staticmethod
-    def _bind(lt: _LoadTick, now: datetime, choice: tuple[str, str, str]
-              ) -> tuple[str, str, str]:
-        """min_on_s / min_off_s / max_starts_per_hour over a choice (rules 6-9)."""
+    def _bind(lt: _LoadTick, now: datetime, choice: Choice
+              ) -> tuple[str, Status, Hold | None, Reason]:
+        """min_on_s / min_off_s / max_starts_per_hour over a choice (rules 6-9).
+
+        The output is held, the status stays the choice's, and the reason says both.
+        """
         wish, status, reason = choice
         load, ls, ri, real_on = lt.load, lt.ls, lt.ri, lt.real_on
         if real_on is None or ri is None:
-            return choice
+            return wish, status, None, reason
         want_on = output_is_on(wish)
         if real_on and not want_on and load.min_on_s > 0:
             on_for = ls.counter.on_for_s(now)
             if on_for < load.min_on_s:
-                return ri.output, "min_on", (f"min_on_s: on for {on_for:.0f} s of "
-                                             f"{load.min_on_s:g} s (then {status}: {reason})")
+                return ri.output, status, "min_on", Reason.of(
+                    "min_on", min_s=load.min_on_s, left_s=math.ceil(load.min_on_s - on_for),
+                    then=reason)
         if not real_on and want_on:
             off_for = ls.counter.off_for_s(now)
             if load.min_off_s > 0 and off_for < load.min_off_s:
-                return ri.output, "min_off", (f"min_off_s: off for {off_for:.0f} s of "
-                                              f"{load.min_off_s:g} s (then {status}: {reason})")
+                return ri.output, status, "min_off", Reason.of(
+                    "min_off", min_s=load.min_off_s,
+                    left_s=math.ceil(load.min_off_s - off_for), then=reason)
             cap = load.max_starts_per_hour
-            if cap is not None and ls.counter.starts_last_hour(now) >= cap:
-                return ri.output, "waiting", (
-                    f"max_starts_per_hour: {ls.counter.starts_last_hour(now)} starts in the "
-                    f"last hour, cap {cap} (then {status}: {reason})")
-        return wish, status, reason
+            starts = ls.counter.starts_last_hour(now) if cap is not None else 0
+            if cap is not None and starts >= cap:
+                return ri.output, status, "max_starts", Reason.of(
+                    "max_starts", starts=starts, cap=cap, then=reason)
+        return wish, status, None, reason
 
 
 def _counts_on(ri: RelayInput) -> bool:
     """The relay's real output counts as on (shed time is not on-time)."""
     return ri.source != "shed" and output_is_on(ri.output)
+

@@ -63,6 +63,7 @@ class Inputs:
     tariff: TariffInput | None = None
     relays: Mapping[str, RelayInput] = field(default_factory=dict)
     offpeak: tuple[Window, ...] | None = None  # learned from the meter's period changes
+    disabled: frozenset[str] = frozenset()  # relays whose automation the user switched off
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,19 +77,33 @@ class Event:
     reason: str
 
 
+Status = Literal["idle", "surplus", "catch_up", "required", "scheduled", "blocked", "done",
+                 "unreachable", "stale", "disabled"]
+STATUSES: tuple[Status, ...] = ("idle", "surplus", "catch_up", "required", "scheduled",
+                                "blocked", "done", "unreachable", "stale", "disabled")
+Hold = Literal["min_on", "min_off", "max_starts"]
+
+
 @dataclass(frozen=True, slots=True)
 class Decision:
-    """One load's wish at one tick, the rule that decided, why, and its daily figures."""
+    """One load's wish at one tick, the rule that decided, why, and its daily figures.
+
+    `status` is the rule that chose (DESIGN.md's set, plus disabled); `hold` says when
+    min_on_s, min_off_s or max_starts_per_hour keeps the real output against that choice.
+    """
 
     relay: str
     wish: str  # "on"/"off" for a switch; an order for a fil pilote zone
-    status: str  # stale, blocked, done, required, catch_up, unreachable, surplus, schedule,
-    #              default, waiting, min_on, min_off
-    reason: str
+    status: Status
+    hold: Hold | None
+    reason: str  # in the automation's language
+    reason_en: str
     on_today_s: float
     remaining_s: float | None  # daily minimum still owed (None: no minimum)
     latest_start: datetime | None
     starts_today: int
+    min_on_s: float | None = None  # the daily minimum (None: none)
+    by: str | None = None  # "HH:MM" the minimum is due by (None: no minimum)
     events: tuple[Event, ...] = ()
 
 
@@ -123,6 +138,7 @@ class LoadState:
     counter: RunCounter
     wish: str | None = None
     status: str | None = None
+    hold: str | None = None
     battery_low: bool = False  # under the floor, not yet back at resume
     stale_since: float | None = None  # epoch s the load's inputs went stale
     starts_day: date | None = None
@@ -138,7 +154,7 @@ class LoadState:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready."""
         return {"counter": self.counter.to_dict(), "wish": self.wish, "status": self.status,
-                "battery_low": self.battery_low, "stale_since": self.stale_since,
+                "hold": self.hold, "battery_low": self.battery_low, "stale_since": self.stale_since,
                 "starts_day": None if self.starts_day is None else self.starts_day.isoformat(),
                 "starts_today": self.starts_today}
 
@@ -153,6 +169,8 @@ class LoadState:
         wish, status = data.get("wish"), data.get("status")
         state.wish = wish if isinstance(wish, str) else None
         state.status = status if isinstance(status, str) else None
+        hold = data.get("hold")
+        state.hold = hold if isinstance(hold, str) else None
         state.battery_low = data.get("battery_low") is True
         state.stale_since = finite(data.get("stale_since"))
         try:

@@ -112,6 +112,8 @@ class SurplusAllocator:
         self._last_on_s: float | None = None
         self._last_step_s: float | None = None
         self.available_w: float | None = None  # after the reserve; None while stale or off-grid
+        # (what was left for it, what it needed) in W per load walked on the grid this step
+        self.figures: dict[str, tuple[float, float]] = {}
 
     def order(self, day: int = 0) -> list[RoutedLoad]:
         """The loads by priority; equal priorities by id, rotated by the day number."""
@@ -136,6 +138,7 @@ class SurplusAllocator:
         self._last_step_s = now_s
         stale = offgrid is None if self.config.offgrid is not None else grid_w is None
         ranked = self.order(day)
+        self.figures = {}
         if stale:
             self._restart(clear_last_on=False)
             return {load.id: Verdict(False, self._timers[load.id].wants_on,
@@ -158,7 +161,7 @@ class SurplusAllocator:
         if offgrid is not None and self.config.offgrid is not None:
             allotted = self._allot_offgrid(offgrid, self.config.offgrid, steered, now)
         else:
-            allotted = _allot_grid(left, steered, now)
+            allotted = _allot_grid(left, steered, now, self.figures)
         may_switch = self._last_on_s is None or now_s - self._last_on_s >= self.config.step_s
         for load in steered:
             verdict = self._advance(load, allotted[load.id], now_s, may_switch=may_switch)
@@ -267,14 +270,17 @@ class SurplusAllocator:
         return alloc
 
 
-def _allot_grid(left: float, steered: list[RoutedLoad],
-                now: Mapping[str, LoadNow]) -> dict[str, tuple[bool, str]]:
+def _allot_grid(left: float, steered: list[RoutedLoad], now: Mapping[str, LoadNow],
+                figures: dict[str, tuple[float, float]] | None = None,
+                ) -> dict[str, tuple[bool, str]]:
     """Walk the steered loads in order, allotting each its power while `left` lasts."""
     allotted: dict[str, tuple[bool, str]] = {}
     for load in steered:
         ln = now[load.id]
         # An on load keeps its share down to power - off_import; an off one needs power + margin.
         need = ln.draw_w(load) - load.off_import_w if ln.on else load.power_w + load.margin_w
+        if figures is not None:
+            figures[load.id] = (max(left, 0.0), need)
         if left >= need:
             allotted[load.id] = (True, f"{left:.0f} W available, needs {need:.0f} W")
             left -= ln.draw_w(load) if ln.on else load.power_w

@@ -19,6 +19,7 @@ from services.automation.config import AutomationConfig
 from services.automation.daily import output_is_on
 from services.automation.engine import CHOICES, Decision, Engine
 from services.automation.engine_state import (
+    STATUSES,
     Inputs,
     RelayInput,
     SignalInput,
@@ -126,7 +127,10 @@ def _check(config: AutomationConfig, now: datetime, relays: Mapping[str, RelayIn
     for load in config.loads:
         d, real = decisions[load.relay], relays[load.relay]
         on = output_is_on(d.wish)
-        assert d.reason, f"{now} {load.relay}: no reason"
+        assert d.reason and d.reason_en, f"{now} {load.relay}: no reason"
+        assert d.status in STATUSES, f"{now} {load.relay}: status {d.status}"
+        if d.hold is not None:  # a binding keeps the real output, under a choice's status
+            assert d.status in CHOICES and d.wish == real.output, f"{now} {load.relay}: hold"
         if d.status in {"blocked", "done"}:
             assert not on, f"{now} {load.relay}: on while {d.status}: {d.reason}"
         if d.status == "stale" and on:
@@ -142,5 +146,6 @@ def _check(config: AutomationConfig, now: datetime, relays: Mapping[str, RelayIn
             recent = [s for s in starts[load.relay] if (now - s).total_seconds() < 3600]
             assert len(recent) < load.max_starts_per_hour, f"{now} {load.relay}: start cap"
         prev = before.get(load.relay)
-        if prev is not None and (prev.wish, prev.status) != (d.wish, d.status):
+        if prev is not None and (prev.wish, prev.status, prev.hold) != (d.wish, d.status,
+                                                                        d.hold):
             assert any(e.kind == "decision" for e in d.events), f"{now}: change without event"

@@ -65,7 +65,9 @@ def test_summer_day_surplus_then_thermostat_opens() -> None:
     done = day.first("water-heater", "done")
     # on, drawing nothing for 10 minutes after the thermostat opened: done for the day
     assert done is not None and at(SUMMER, "14:10") <= done <= at(SUMMER, "14:11")
-    assert "done_when" in day.at(done)["water-heater"].reason
+    reason = day.at(done)["water-heater"]
+    assert reason.reason.startswith("fait : signal heater_w sous 50, relais water-heater allumé")
+    assert "done_when held" in reason.reason_en
     assert all(d["water-heater"].wish == "off" for t, d in day.ticks if t >= done)
     assert day.at(at(SUMMER, "20:00"))["water-heater"].on_today_s > 3 * 3600
 
@@ -78,10 +80,13 @@ def test_grey_winter_day_caught_up_at_three_in_offpeak() -> None:
     assert day.on_spans("water-heater") == [(at("2026-01-15", "03:00"),
                                              at("2026-01-15", "06:00"))]
     d = day.at(at("2026-01-15", "03:00"))["water-heater"]
-    assert d.status == "catch_up" and "fits" in d.reason
+    assert d.status == "catch_up" and d.hold is None
+    assert d.reason == "rattrapage heures creuses : 3 h restantes avant 06:00"
+    assert "still fits" in d.reason_en
     noon = day.at(at(WINTER, "12:00"))["water-heater"]
     assert noon.remaining_s == 3 * 3600 and noon.latest_start == at("2026-01-15", "03:00")
-    assert noon.status == "default"
+    assert noon.status == "idle" and noon.min_on_s == 3 * 3600 and noon.by == "06:00"
+    assert noon.reason == "rattrapage à 03:00 (3 h dues avant 06:00)"
 
 
 def _hphc(now: datetime, today: str = "red") -> dict[str, Any]:
@@ -99,7 +104,8 @@ def test_red_tempo_day_blocked_in_hp_caught_up_in_hc() -> None:
                   at("2026-01-15", "05:59"), step_s=60)
     noon = day.at(at(WINTER, "13:00"))["water-heater"]
     assert noon.wish == "off" and noon.status == "blocked"
-    assert "tempo_today red" in noon.reason and "period hp" in noon.reason
+    assert noon.reason == "bloqué : jour rouge HP"
+    assert noon.reason_en == "blocked: red day, peak hours"
     assert day.on_spans("water-heater") == [(at("2026-01-15", "04:00"),
                                              at("2026-01-15", "05:59"))]
 
@@ -129,7 +135,10 @@ def test_soc_across_the_floor_and_back_through_the_resume_band() -> None:
                   at(SUMMER, "14:00"), step_s=60)
     statuses = {h: day.at(at(SUMMER, h))["pump"] for h in ("10:30", "11:30", "12:30", "13:30")}
     assert [d.wish for d in statuses.values()] == ["on", "off", "off", "on"]
-    assert statuses["12:30"].status == "blocked" and "back at 95" in statuses["12:30"].reason
+    assert statuses["12:30"].status == "blocked"
+    assert statuses["12:30"].reason == "batterie soc 92 : reprise à 95 (plancher 90)"
+    assert statuses["11:30"].reason == "batterie soc 89 sous le plancher 90 (reprise à 95)"
+    assert "back at 95" in statuses["12:30"].reason_en
 
 
 def _silent_meter(now: datetime, out: Mapping[str, str]) -> Values:
@@ -144,7 +153,8 @@ def test_meter_silent_two_minutes_stale_then_off() -> None:
     assert day.at(at(SUMMER, "11:59"))["pump"].status == "required"
     stale = day.first("pump", "stale")
     assert stale is not None and stale == at(SUMMER, "12:00:30")  # last value 11:59:55: 35 s > 30 s
-    assert day.at(stale)["pump"].wish == "off" and "grid" in day.at(stale)["pump"].reason
+    assert day.at(stale)["pump"].wish == "off"
+    assert day.at(stale)["pump"].reason == "données périmées : grid — arrêt"
     assert day.at(at(SUMMER, "12:02:05"))["pump"].status == "required"
 
 
@@ -154,7 +164,8 @@ def test_meter_silent_hold_then_off() -> None:
     day = run_day(cfg([load]), Script(signals=_silent_meter), at(SUMMER, "11:55"),
                   at(SUMMER, "12:10"))
     held = day.at(at(SUMMER, "12:01"))["pump"]
-    assert held.status == "stale" and held.wish == "on" and "holding" in held.reason
+    assert held.status == "stale" and held.wish == "on" and "holding" in held.reason_en
+    assert held.reason.startswith("données périmées : grid — dernier état (allumé) gardé encore")
     after = day.at(at(SUMMER, "12:01:40"))["pump"]
     assert after.status == "stale" and after.wish == "off"
 
@@ -181,7 +192,7 @@ def test_sequencing_b_only_after_a_has_run_five_minutes() -> None:
     a = {"relay": "a", "schedule": [{"time": "10:00-11:00", "state": "on"}]}
     b = {"relay": "b", "require": [{"relay": "a", "is": "on", "for_s": 300}]}
     day = run_day(cfg([a, b]), Script(), at(SUMMER, "09:55"), at(SUMMER, "11:10"))
-    assert day.first("a", "schedule") is not None
+    assert day.first("a", "scheduled") is not None
     a_on = day.on_spans("a")[0][0]
     b_on = day.on_spans("b")[0][0]
     assert a_on == at(SUMMER, "10:00")
@@ -206,7 +217,9 @@ def test_min_on_binds_a_surplus_choice_but_not_a_block() -> None:
     on_at = day.first("water-heater", "surplus")
     assert on_at is not None
     bound = day.at(at(SUMMER, "12:07"))["water-heater"]
-    assert bound.wish == "on" and bound.status == "min_on"
+    assert bound.wish == "on" and bound.hold == "min_on" and bound.status in {"idle", "surplus"}
+    assert bound.reason.startswith("maintenu allumé : durée minimale 10 min (encore ")
+    assert ", puis " in bound.reason
     blocked = day.at(at(SUMMER, "12:08"))["water-heater"]
     assert blocked.wish == "off" and blocked.status == "blocked"  # 1-5 act at once
 
@@ -216,7 +229,10 @@ def test_min_off_binds_a_choice() -> None:
             "schedule": [{"time": "10:00-10:05", "state": "on"},
                          {"time": "10:07-11:00", "state": "on"}]}
     day = run_day(cfg([load]), Script(), at(SUMMER, "09:59"), at(SUMMER, "10:30"), step_s=60)
-    assert day.at(at(SUMMER, "10:08"))["pump"].status == "min_off"
+    held = day.at(at(SUMMER, "10:08"))["pump"]
+    assert held.hold == "min_off" and held.status == "scheduled" and held.wish == "off"
+    assert held.reason == ("maintenu éteint : arrêt minimal 10 min (encore 7 min), "
+                           "puis programme : allumé")
     assert day.on_spans("pump")[1][0] == at(SUMMER, "10:15")
 
 
@@ -226,7 +242,9 @@ def test_max_starts_per_hour_caps_automation_starts() -> None:
     day = run_day(cfg([load]), Script(), at(SUMMER, "10:00"), at(SUMMER, "10:59"), step_s=60)
     assert len(day.on_spans("pump")) == 2
     waiting = day.at(at(SUMMER, "10:21"))["pump"]
-    assert waiting.status == "waiting" and "max_starts_per_hour" in waiting.reason
+    assert waiting.hold == "max_starts" and waiting.status == "scheduled"
+    assert waiting.reason == ("maintenu éteint : 2 démarrages dans l'heure (max 2), "
+                              "puis programme : allumé")
 
 
 def test_shed_time_is_not_on_time_and_user_on_counts() -> None:
@@ -254,7 +272,8 @@ def test_zone_orders_and_ejp_block() -> None:
     relays = {"living": RelayInput("eco")}
     normal = Inputs(tariff=TariffInput(now, "ejp_normal"), relays=relays)
     decisions, state = engine.tick(now, normal)
-    assert decisions["living"].wish == "confort" and decisions["living"].status == "schedule"
+    assert decisions["living"].wish == "confort" and decisions["living"].status == "scheduled"
+    assert decisions["living"].reason == "programme : confort"
     peak = Inputs(tariff=TariffInput(now, "ejp_peak"), relays=relays)
     decisions, state = engine.tick(now + timedelta(seconds=5), peak, state)
     assert decisions["living"].wish == "eco" and decisions["living"].status == "blocked"
