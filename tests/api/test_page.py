@@ -6,9 +6,10 @@ not one console error. Screenshots go to tests/artifacts/ (gitignored) for a hum
 
 from __future__ import annotations
 
+import json
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -16,8 +17,11 @@ import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, Route, sync_playwright
 from playwright.sync_api import Error as PlaywrightError
 
+from tests.api.alone import run_api
 from tests.api.conftest import Stack, wait_until
-from tests.conftest import ROOT
+from tests.api.test_automation import SECTIONS, STATE, put
+from tests.api.test_automation import TOKEN as AUTO_TOKEN
+from tests.conftest import ROOT, Broker, Watcher
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = ROOT / "tests" / "artifacts"
@@ -213,5 +217,57 @@ def test_docs_render_offline_under_their_csp(stack: Stack, browser: Browser) -> 
         assert elsewhere == []
         assert console.errors == []
         assert console.csp_violations() == []
+    finally:
+        context.close()
+
+
+def test_relay_card_shows_the_automation_in_french(
+        broker: Broker, prefix: str, tmp_path: Path, browser: Browser,
+        watch: Callable[[str], Watcher]) -> None:
+    """Against the api alone: the card keeps the automation's room before its state comes
+    (no layout shift), then shows it in French; the toggle is finger-sized and publishes."""
+    context = browser.new_context(viewport={"width": 390, "height": 844}, locale="fr-FR",
+                                  is_mobile=True, has_touch=True)
+    page = context.new_page()
+    console = Console(page)
+    switches = watch(f"{prefix}/automation/+/set")
+    try:
+        with run_api(tmp_path, broker, prefix, {"token": AUTO_TOKEN}, sections=SECTIONS) as api:
+            page.goto(f"{api.url}/")
+            card = page.locator('[data-relay="water-heater"]')
+            card.locator(".relay-auto.waiting").wait_for(timeout=15_000)
+            assert page.locator('[data-relay="pump"] .relay-auto').count() == 0
+            before = card.bounding_box()
+            put(broker, f"{prefix}/automation/water-heater/state", json.dumps(STATE))
+            status = card.locator("[data-auto-status]")
+            page.wait_for_function(
+                "() => document.querySelector('[data-relay=\"water-heater\"] "
+                "[data-auto-status]').dataset.autoStatus === 'catch_up'", timeout=15_000)
+            assert status.inner_text() == "rattrapage"
+            assert card.locator("[data-auto-reason]").inner_text() == STATE["reason"]
+            assert card.locator("[data-auto-time]").inner_text() == "1 h 40 / 3 h avant 06:00"
+            more = card.locator("[data-auto-more]").inner_text()
+            assert "reste 1 h 20" in more and "départ au plus tard 03:20" in more
+            assert card.bounding_box() == before  # the state took the room kept for it
+            switch = card.locator(".auto-switch").bounding_box()
+            assert switch is not None and switch["height"] >= 44 and switch["width"] >= 44
+            assert card.locator("[data-auto-toggle]").is_checked()
+            put(broker, f"{prefix}/automation/water-heater/state",
+                json.dumps({**STATE, "status": "blocked", "reason": "bloqué : jour rouge HP"}))
+            card.locator('[data-auto-status="blocked"]').wait_for(timeout=15_000)
+            assert status.inner_text() == "bloqué"
+            assert card.bounding_box() == before
+            card.locator(".auto-switch").tap()
+            page.wait_for_selector("#token-dialog[open]", timeout=5_000)
+            page.fill("#token-input", AUTO_TOKEN)
+            page.click("#token-ok")
+            seen = switches.topic(f"{prefix}/automation/water-heater/set")
+            assert seen.payload == b"OFF"
+            page.wait_for_function("() => !document.querySelector('[data-auto-toggle]')"
+                                   ".disabled", timeout=15_000)
+            ARTIFACTS.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / "page-automation.png"), full_page=True)
+            assert console.errors == []
+            assert console.csp_violations() == []
     finally:
         context.close()

@@ -123,13 +123,22 @@ function askToken(reason) {
 }
 
 /** POST a relay command with the bearer token, asking for it once and again on a 401. */
-export async function sendRelayCommand(id, body) {
+export function sendRelayCommand(id, body) {
+  return postWithToken(`api/relays/${encodeURIComponent(id)}`, body);
+}
+
+/** Switch a load's automation on or off (same token as the commands). */
+export function sendAutomationSwitch(id, enabled) {
+  return postWithToken(`api/relays/${encodeURIComponent(id)}/automation`, { enabled });
+}
+
+async function postWithToken(path, body) {
   let token = storedToken();
   if (!token) token = await askToken("");
   for (let attempt = 0; attempt < 3; attempt += 1) {
     if (!token) throw new ApiError(401, "pas de jeton saisi");
     try {
-      return await request(`api/relays/${encodeURIComponent(id)}`, {
+      return await request(path, {
         method: "POST",
         headers: { "Content-Type": "application/json", Authorization: `Bearer ${token}` },
         body: JSON.stringify(body),

@@ -46,6 +46,15 @@ export function duration(s) {
   return h ? `${h} h ${String(m).padStart(2, "0")} min` : `${m} min`;
 }
 
+/** "1 h 40", "3 h", "25 min": a counter against its minimum, short enough for one line. */
+export function hm(s) {
+  if (!isNum(s)) return DASH;
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  if (!h) return `${m} min`;
+  return m ? `${h} h ${String(m).padStart(2, "0")}` : `${h} h`;
+}
+
 export function age(s) {
   if (!isNum(s)) return "";
   if (s < 90) return `il y a ${Math.round(s)} s`;
@@ -77,6 +86,20 @@ export function periodLabel(key) {
 export const ORDERS = {
   confort: "Confort", eco: "Éco", "hors-gel": "Hors-gel", arret: "Arrêt",
   "confort-1": "Confort −1", "confort-2": "Confort −2", on: "Marche", off: "Arrêt",
+};
+
+/** The automation's statuses (DESIGN.md's rule that decided, and "disabled"). */
+export const AUTO_STATUS = {
+  idle: "au repos", surplus: "surplus solaire", catch_up: "rattrapage", required: "imposé",
+  scheduled: "programmé", blocked: "bloqué", done: "fait",
+  unreachable: "minimum hors d'atteinte", stale: "données périmées",
+  disabled: "automatisme désactivé",
+};
+
+/** What holds a load where it is (a minimum on/off time, the starts cap). */
+export const AUTO_HOLD = {
+  min_on: "maintenu : marche minimale", min_off: "maintenu : arrêt minimal",
+  max_starts: "maintenu : démarrages par heure plafonnés",
 };
 
 export const SOURCES = {

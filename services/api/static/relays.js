@@ -1,8 +1,9 @@
 // Relay and radiator cards. Each card is built once and then updated in place: live updates
 // arrive several times a second and must not reset a select the user is choosing from.
 
-import { ApiError, sendRelayCommand } from "./api.js";
-import { DASH, ORDERS, SOURCES, duration, el, hhmm, setText } from "./format.js";
+import { ApiError, sendAutomationSwitch, sendRelayCommand } from "./api.js";
+import { AUTO_HOLD, AUTO_STATUS, DASH, ORDERS, SOURCES, duration, el, hhmm, hm, isNum, setText }
+  from "./format.js";
 
 const cards = new Map(); // relay id -> {root, refs}
 let container = null;
@@ -37,6 +38,95 @@ async function command(relay, card, body) {
     refs.order?.blur();
     if (card.last) update(card, card.last);
   }
+}
+
+const hasAuto = (relay) => Boolean(relay.automated || (relay.automation && typeof relay.automation === "object"));
+
+async function switchAutomation(relay, card, enabled) {
+  const { refs } = card;
+  card.switching = true;
+  refs.autoToggle.disabled = true;
+  setText(refs.error, "");
+  try {
+    const answer = await sendAutomationSwitch(relay.id, enabled);
+    if (answer && answer.relay && typeof answer.relay === "object") {
+      card.last = answer.relay;
+      onAnswer(answer.relay);
+    }
+  } catch (err) {
+    const why = err instanceof ApiError ? err.message : String(err);
+    setText(refs.error, `Automatisme : ${why}`);
+  } finally {
+    card.switching = false;
+    if (card.last) update(card, card.last);
+  }
+}
+
+/** The automation's block: built whenever the relay is a load of the automation, so that
+ * its room is kept before the first state arrives (no layout shift). */
+function buildAuto(relay, card) {
+  const refs = card.refs;
+  refs.autoStatus = el("span", { class: "auto-status", dataset: { autoStatus: "" } }, DASH);
+  refs.autoHold = el("span", { class: "auto-hold small" });
+  refs.autoToggle = el("input", { type: "checkbox", role: "switch", dataset: { autoToggle: "" } });
+  refs.autoToggle.addEventListener("change", () => {
+    switchAutomation(relay, card, refs.autoToggle.checked);
+  });
+  refs.autoReason = el("p", { class: "auto-reason small", dataset: { autoReason: "" } });
+  refs.autoFill = el("span");
+  refs.autoBar = el("span", { class: "bar auto-bar", role: "presentation" }, refs.autoFill);
+  refs.autoTime = el("span", { class: "auto-time", dataset: { autoTime: "" } });
+  refs.autoMore = el("p", { class: "auto-more small muted", dataset: { autoMore: "" } });
+  refs.auto = el("div", { class: "relay-auto", dataset: { auto: "" } },
+    el("div", { class: "auto-head" },
+      el("span", { class: "auto-line" }, refs.autoStatus, refs.autoHold),
+      el("label", { class: "auto-switch small" }, refs.autoToggle, " automatisme")),
+    refs.autoReason,
+    el("div", { class: "auto-daily small" }, refs.autoBar, refs.autoTime), refs.autoMore);
+  return refs.auto;
+}
+
+/** "03:20" of "2026-12-02T03:20:00+01:00": the box's local time as the automation wrote it. */
+function clockOf(iso) {
+  const m = typeof iso === "string" ? /T(\d{2}:\d{2})/.exec(iso) : null;
+  return m ? m[1] : null;
+}
+
+function updateAuto(card, relay) {
+  const { refs } = card;
+  const a = relay.automation && typeof relay.automation === "object" ? relay.automation : null;
+  const status = a && typeof a.status === "string" ? a.status : "";
+  refs.auto.dataset.auto = status;
+  refs.auto.classList.toggle("stale", Boolean(a && a.stale));
+  refs.auto.classList.toggle("waiting", !a);
+  let text = a ? (AUTO_STATUS[status] ?? status) : "en attente de l'automatisme";
+  if (a && a.stale) text += " (automatisme muet)";
+  refs.autoStatus.dataset.autoStatus = status;
+  setText(refs.autoStatus, text);
+  setText(refs.autoHold, a && AUTO_HOLD[a.hold] ? ` · ${AUTO_HOLD[a.hold]}` : "");
+  const reason = a && typeof a.reason === "string" ? a.reason : "";
+  setText(refs.autoReason, reason);
+  refs.autoReason.title = reason;
+  const enabled = a ? (typeof a.enabled === "boolean" ? a.enabled : status !== "disabled") : false;
+  // While a switch is on its way the toggle shows what the user asked, not the old state.
+  if (!card.switching) refs.autoToggle.checked = enabled;
+  refs.autoToggle.disabled = !a || Boolean(card.switching);
+  // Today's on-time against the daily minimum; the row keeps its height when there is none.
+  const min = a && isNum(a.min_on_s) && a.min_on_s > 0 ? a.min_on_s : null;
+  const on = a && isNum(a.on_today_s) ? a.on_today_s : null;
+  refs.autoBar.classList.toggle("none", min === null);
+  refs.autoFill.style.width = min !== null && on !== null ? `${Math.min(100, (100 * on) / min)}%` : "0%";
+  let time = "";
+  if (min !== null) time = `${hm(on ?? 0)} / ${hm(min)}${a.by ? ` avant ${a.by}` : ""}`;
+  else if (on !== null) time = `${hm(on)} aujourd'hui`;
+  setText(refs.autoTime, time);
+  const more = [];
+  if (min !== null && isNum(a.remaining_s) && a.remaining_s > 0) more.push(`reste ${hm(a.remaining_s)}`);
+  const latest = a ? clockOf(a.latest_start) : null;
+  if (latest && min !== null && isNum(a.remaining_s) && a.remaining_s > 0) {
+    more.push(`départ au plus tard ${latest}`);
+  }
+  setText(refs.autoMore, more.join(" · "));
 }
 
 function build(relay) {
@@ -74,7 +164,8 @@ function build(relay) {
   card.root = el("article", { class: "relay", dataset: { relay: relay.id, kind: relay.kind ?? "" } },
     el("div", { class: "relay-head" },
       el("span", { class: "relay-name" }, relay.name || relay.id), refs.state),
-    refs.meta, el("div", { class: "relay-flags" }, refs.shed, refs.shedWhy, refs.fault), controls, refs.error);
+    refs.meta, hasAuto(relay) ? buildAuto(relay, card) : null,
+    el("div", { class: "relay-flags" }, refs.shed, refs.shedWhy, refs.fault), controls, refs.error);
   return card;
 }
 
@@ -115,6 +206,7 @@ function update(card, relay) {
   for (const b of refs.buttons) {
     b.setAttribute("aria-pressed", String(Boolean(st) && st.mode === b.dataset.command));
   }
+  if (refs.auto) updateAuto(card, relay);
   // Leave the select alone while the user has it open or a command is on its way.
   const sel = refs.order;
   if (sel && document.activeElement !== sel && !root.classList.contains("busy")) {
@@ -138,7 +230,7 @@ export function renderRelays(relays) {
   list.forEach((relay, i) => {
     seen.add(relay.id);
     let card = cards.get(relay.id);
-    if (!card || card.root.dataset.kind !== (relay.kind ?? "")) {
+    if (!card || card.root.dataset.kind !== (relay.kind ?? "") || Boolean(card.refs.auto) !== hasAuto(relay)) {
       card = build(relay);
       cards.get(relay.id)?.root.remove();
       cards.set(relay.id, card);
