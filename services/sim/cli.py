@@ -10,11 +10,14 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from services.sim.profile import Peak, default_profile
+from services.sim.follow import RelayFollower, relay_powers
+from services.sim.home import HOME_DAY_LENGTH_S, HOME_PV_KWC, HOME_START_HOUR, home_profile
+from services.sim.profile import LoadProfile, Peak, default_profile
 from services.sim.pty_port import PtyPort
 from services.sim.stack import main as stack_main
 from services.sim.tic import PARIS, Tariff, TicMeterSim, replay_chunks
@@ -50,8 +53,16 @@ def add_tic_parser(subparsers: argparse._SubParsersAction[Any]) -> argparse.Argu
                    help="loop a raw capture byte for byte instead of generating frames")
     p.add_argument("--speed", type=_positive, default=1.0,
                    help="multiplier of the line pace and of simulated time (default 1)")
-    p.add_argument("--day-length-s", type=_positive, default=600.0,
-                   help="seconds of simulated time for a whole day (default 600)")
+    _add_day_arguments(p)
+    p.add_argument("--pv-kwc", type=float, default=None,
+                   help="with --home: its PV in kWc (default 6)")
+    p.add_argument("--follow", metavar="HOST:PORT", type=_host_port,
+                   help="follow <prefix>/relays/+/state on this broker and draw the power of "
+                   "every relay that is on (reconnects; no broker: nothing followed)")
+    p.add_argument("--prefix", default="enerbox", help="topic prefix to follow (default enerbox)")
+    p.add_argument("--config", type=Path,
+                   help="with --follow: the relays' powers (automation power_w, else "
+                   "shedding's, else 1000 W)")
     p.add_argument("--peak-at-s", type=float, default=120.0,
                    help="start of the daily power spike, seconds into the day (default 120)")
     p.add_argument("--peak-duration-s", type=float, default=30.0,
@@ -80,10 +91,39 @@ def add_vedirect_parser(subparsers: argparse._SubParsersAction[Any]) -> argparse
                    help="loop a raw capture byte for byte (at line pace) instead of generating")
     p.add_argument("--speed", type=_positive, default=1.0,
                    help="multiplier of the line pace and of simulated time (default 1)")
-    p.add_argument("--day-length-s", type=_positive, default=600.0,
-                   help="seconds of simulated time for a whole day (default 600)")
+    _add_day_arguments(p)
     p.set_defaults(handler=run_vedirect)
     return p
+
+
+def _add_day_arguments(p: argparse.ArgumentParser) -> None:
+    """The simulated day: its length, its start, and `make run`'s home."""
+    p.add_argument("--day-length-s", type=_positive, default=None,
+                   help=f"seconds of simulated time for a whole day (default 600; "
+                   f"{HOME_DAY_LENGTH_S:g} with --home)")
+    p.add_argument("--start-hour", type=float, default=None,
+                   help=f"simulated time of day at start, in hours (default 0; "
+                   f"{HOME_START_HOUR:g} with --home)")
+    p.add_argument("--home", action="store_true",
+                   help="the home of `make run` (services.sim.home): PV with a few clouds, a "
+                   "light lunch, the day starting late in the morning; the Linky a producer")
+
+
+def _day_profile(args: argparse.Namespace, phases: int = 1, kva: float = 9.0,
+                 producer: bool = False, peak: Peak | None = None) -> LoadProfile:
+    """The simulated day the arguments ask for: the home's (--home) or the default one."""
+    if args.home:
+        kwc = getattr(args, "pv_kwc", None)
+        return home_profile(
+            phases=phases, subscribed_kva=kva,
+            pv_kwc=HOME_PV_KWC if kwc is None else kwc,
+            day_length_s=args.day_length_s or HOME_DAY_LENGTH_S,
+            start_hour=HOME_START_HOUR if args.start_hour is None else args.start_hour,
+            peak=peak,
+        )
+    base = default_profile(phases, kva, producer, day_length_s=args.day_length_s or 600.0,
+                           peak=peak)
+    return replace(base, start_hour=args.start_hour or 0.0)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -127,6 +167,7 @@ def run_tic(args: argparse.Namespace) -> int:
     if args.replay is not None and not (args.replay.is_file() and args.replay.stat().st_size):
         log.error("cannot replay %s: not a non-empty file", args.replay)
         return 2
+    follower: RelayFollower | None = None
     with PtyPort(args.link, mode.baudrate, speed=args.speed) as port:
         if args.replay is not None:
             what = f"replay of {args.replay} ({mode} pace)"
@@ -134,13 +175,18 @@ def run_tic(args: argparse.Namespace) -> int:
         else:
             what = f"{mode} {args.phases}-phase"
             peak = Peak(args.peak_at_s, args.peak_duration_s, args.peak_level)
-            profile = default_profile(args.phases, args.kva, args.producer,
-                                      day_length_s=args.day_length_s, peak=peak)
-            sim = TicMeterSim(mode, args.phases, args.tariff, args.producer, args.kva,
+            producer = args.producer or args.home
+            profile = _day_profile(args, args.phases, args.kva, producer, peak)
+            sim = TicMeterSim(mode, args.phases, args.tariff, producer, args.kva,
                               profile=profile)
-            source = _frames(sim, args.speed)
+            follower = _follower(args)
+            source = _frames(sim, args.speed, follower)
         print(f"TIC simulator: {what} on {args.link.absolute()} -> {port.slave_name}", flush=True)
-        signalled = _serve(source, port, stop, "TIC simulator")
+        try:
+            signalled = _serve(source, port, stop, "TIC simulator")
+        finally:
+            if follower is not None:
+                follower.stop()
     log.info("TIC simulator stopped")
     return 0 if signalled else 1
 
@@ -166,15 +212,26 @@ def run_vedirect(args: argparse.Namespace) -> int:
     return 0 if signalled else 1
 
 
+def _follower(args: argparse.Namespace) -> RelayFollower | None:
+    """The relay follower --follow asks for, started (None without --follow)."""
+    if args.follow is None:
+        return None
+    powers = relay_powers(args.config)
+    host, port = args.follow
+    return RelayFollower(host, port, prefix=args.prefix, powers=powers).start()
+
+
 def _vedirect_device(args: argparse.Namespace) -> VeDirectSim:
     """The simulated device the arguments ask for."""
+    profile = _day_profile(args)
+    length = profile.day_length_s
     if args.device == "mppt":
         if args.serial is None:
-            return SolarChargerSim(day_length_s=args.day_length_s)
-        return SolarChargerSim(args.serial, day_length_s=args.day_length_s)
+            return SolarChargerSim(day_length_s=length, profile=profile)
+        return SolarChargerSim(args.serial, day_length_s=length, profile=profile)
     if args.serial is None:
-        return BatteryMonitorSim(day_length_s=args.day_length_s)
-    return BatteryMonitorSim(args.serial, day_length_s=args.day_length_s)
+        return BatteryMonitorSim(day_length_s=length, profile=profile)
+    return BatteryMonitorSim(args.serial, day_length_s=length, profile=profile)
 
 
 def _readings(sim: VeDirectSim, speed: float, stop: threading.Event) -> Iterator[bytes]:
@@ -190,11 +247,14 @@ def _readings(sim: VeDirectSim, speed: float, stop: threading.Event) -> Iterator
             return
 
 
-def _frames(sim: TicMeterSim, speed: float) -> Iterator[bytes]:
-    """Frames back to back, each built when the previous one has gone out."""
+def _frames(sim: TicMeterSim, speed: float, follower: RelayFollower | None = None,
+            ) -> Iterator[bytes]:
+    """Frames back to back, each built when the previous one has gone out, with the power of
+    the followed relays that are on."""
     start = time.monotonic()
     while True:
-        yield sim.frame_at((time.monotonic() - start) * speed, datetime.now(PARIS))
+        steered = 0.0 if follower is None else follower.steered_va()
+        yield sim.frame_at((time.monotonic() - start) * speed, datetime.now(PARIS), steered)
 
 
 def _pump(source: Iterator[bytes], port: PtyPort, stop: threading.Event, main: int) -> None:
@@ -260,6 +320,14 @@ def _ve_serial(text: str) -> str:
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from exc
     return text
+
+
+def _host_port(text: str) -> tuple[str, int]:
+    """argparse type: HOST:PORT."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT, not {text!r}")
+    return host, int(port)
 
 
 def _positive(text: str) -> float:

@@ -43,6 +43,15 @@ class Peak:
 
 
 @dataclass(frozen=True, slots=True)
+class Cloud:
+    """A cloud passing every simulated day: PV cut to ``1 - depth`` between two hours."""
+
+    start_h: float
+    end_h: float
+    depth: float  # 0: no shade, 1: no PV at all
+
+
+@dataclass(frozen=True, slots=True)
 class PowerSample:
     """Power at one instant: consumption and PV production per phase (VA)."""
 
@@ -75,6 +84,8 @@ class LoadProfile:
     pv_peak_va: float = 0.0  # 0: no PV
     peak: Peak | None = field(default_factory=Peak)
     seed: int = 1
+    lunch: float = 0.25  # weight of the midday bump (cooking) in the daily shape
+    clouds: tuple[Cloud, ...] = ()
 
     @property
     def phases(self) -> int:
@@ -105,18 +116,20 @@ class LoadProfile:
         return (
             0.05
             + 0.45 * _bump(hour, 7.5, 1.0)
-            + 0.25 * _bump(hour, 12.5, 1.5)
+            + self.lunch * _bump(hour, 12.5, 1.5)
             + 0.95 * _bump(hour, 19.5, 1.6)
         )
 
     def pv_shape(self, hour: float) -> float:
-        """Relative PV output: a clear-sky bell from 7 h to 20 h."""
+        """Relative PV output: a clear-sky bell from 7 h to 20 h, less the clouds' shade."""
         if not 7.0 < hour < 20.0:
             return 0.0
-        return math.sin(math.pi * (hour - 7.0) / 13.0) ** 2
+        shade = max((c.depth for c in self.clouds if c.start_h <= hour < c.end_h), default=0.0)
+        return (1.0 - shade) * math.sin(math.pi * (hour - 7.0) / 13.0) ** 2
 
-    def at(self, t_s: float) -> PowerSample:
-        """Power sample at ``t_s`` seconds after the start."""
+    def at(self, t_s: float, steered_va: float = 0.0) -> PowerSample:
+        """Power sample at ``t_s`` seconds after the start; ``steered_va``: the relays' loads
+        that are on (spread over the phases like the house load)."""
         hour = self.hour_at(t_s)
         step = math.floor(t_s)  # noise changes once a second, like a real house
         pv_total = self.pv_peak_va * self.pv_shape(hour)
@@ -130,7 +143,7 @@ class LoadProfile:
             # The spike is set on the drawn power, PV added back, so the meter sees the
             # requested level even at noon on a producer.
             va = self.peak_level_va * share + pv[i] + abs(noise) if peak else house * share + noise
-            loads.append(max(0.0, va))
+            loads.append(max(0.0, va) + steered_va * share)
         return PowerSample(tuple(loads), pv, peak)
 
     @property

@@ -20,9 +20,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
+from services.app.registry import SERVICES
 from services.core.contract import TopicKind, Topics
 
 RUN_DIR = Path("run")
+STACK_SERVICES = ("historian", "relays", "shedding", "teleinfo", "vedirect", "automation", "api")
 
 
 @dataclass
@@ -100,16 +102,21 @@ def _start_broker(stack: Stack) -> bool:
     return True
 
 
-def _start_simulators(stack: Stack, enerbox: list[str], sim_dir: Path) -> None:
-    """A Linky in standard mode, a SmartShunt and a SmartSolar charger, each on a pty."""
-    # The daily spike 45 s after start, for 20 s: the shed and, 30 s later, the restore
-    # show up in the first two minutes.
-    stack.spawn("sim-tic", [*enerbox, "sim", "tic", "--mode", "standard", "--phases", "1",
-                            "--tariff", "tempo", "--link", str(sim_dir / "tic0"),
-                            "--peak-at-s", "45", "--peak-duration-s", "20"])
-    stack.spawn("sim-vedirect0", [*enerbox, "sim", "vedirect", "--device", "bmv",
+PEAK_AT_S = 180  # the simulated Linky's daily spike, seconds after start
+
+
+def _start_simulators(stack: Stack, enerbox: list[str], sim_dir: Path, config: str) -> None:
+    """The home of services.sim.home: a Linky in standard mode (a producer that follows the
+    relays), a SmartShunt and a SmartSolar charger under the same sun, each on a pty."""
+    # The daily spike 3 min after start, for 20 s: the water heater the surplus switched on
+    # is shed, and restored 30 s after the spike.
+    stack.spawn("sim-tic", [*enerbox, "sim", "tic", "--home", "--mode", "standard",
+                            "--phases", "1", "--tariff", "tempo", "--link", str(sim_dir / "tic0"),
+                            "--peak-at-s", str(PEAK_AT_S), "--peak-duration-s", "20",
+                            "--follow", f"127.0.0.1:{stack.port}", "--config", config])
+    stack.spawn("sim-vedirect0", [*enerbox, "sim", "vedirect", "--home", "--device", "bmv",
                                   "--link", str(sim_dir / "vedirect0")])
-    stack.spawn("sim-vedirect1", [*enerbox, "sim", "vedirect", "--device", "mppt",
+    stack.spawn("sim-vedirect1", [*enerbox, "sim", "vedirect", "--home", "--device", "mppt",
                                   "--link", str(sim_dir / "vedirect1")])
     deadline = time.monotonic() + 10
     links = [sim_dir / name for name in ("tic0", "vedirect0", "vedirect1")]
@@ -135,9 +142,10 @@ def main(port: int = 1883, run_dir: Path = RUN_DIR, single_process: bool = False
     try:
         if not _start_broker(stack):
             return 1
-        _start_simulators(stack, enerbox, sim_dir)
+        config = os.environ.get("ENERBOX_CONFIG", "config/enerbox.yaml")
+        _start_simulators(stack, enerbox, sim_dir, config)
         env = {
-            "ENERBOX_CONFIG": os.environ.get("ENERBOX_CONFIG", "config/enerbox.yaml"),
+            "ENERBOX_CONFIG": config,
             "ENERBOX_MQTT__HOST": "127.0.0.1",
             "ENERBOX_MQTT__PORT": str(port),
             "ENERBOX_TELEINFO__METERS": json.dumps(
@@ -163,8 +171,9 @@ def main(port: int = 1883, run_dir: Path = RUN_DIR, single_process: bool = False
         if single_process:  # the Pi Zero way: every service as a thread of one process
             stack.spawn("all", [*enerbox, "run", "all"], env)
         else:
-            for service in ("historian", "relays", "shedding", "teleinfo", "vedirect", "api"):
-                stack.spawn(service, [*enerbox, "run", service], env)
+            for service in STACK_SERVICES:
+                if service in SERVICES:  # automation: once it is registered
+                    stack.spawn(service, [*enerbox, "run", service], env)
         api_port = env["ENERBOX_API__PORT"]
         topics = Topics(env.get("ENERBOX_MQTT__PREFIX", "enerbox"), "sim")
         print(
@@ -173,7 +182,9 @@ def main(port: int = 1883, run_dir: Path = RUN_DIR, single_process: bool = False
             f"  mosquitto_sub -h 127.0.0.1 -p {port} -t '{topics.everything}' -v\n"
             f"  mosquitto_sub -h 127.0.0.1 -p {port} -t '{topics.any_device(TopicKind.STATE)}'\n"
             f"  mosquitto_sub -h 127.0.0.1 -p {port} -t '{topics.any_service(TopicKind.EVENTS)}'"
-            "   # a simulated peak at 45 s: shed, then restored 30 s later\n"
+            f"   # a simulated peak at {PEAK_AT_S} s: shed, then restored 30 s later\n"
+            f"  mosquitto_sub -h 127.0.0.1 -p {port} -t '{topics.prefix}/automation/#' -v"
+            "   # the water heater on by surplus within 2 minutes, and why\n"
             "Ctrl-C stops everything.",
             flush=True,
         )

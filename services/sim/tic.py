@@ -201,16 +201,17 @@ class TicMeterSim:
         day = math.floor((self.profile.clock_hours(t_s) - 6.0) / 24.0)
         return _TEMPO_CYCLE[day % 7], _TEMPO_CYCLE[(day + 1) % 7]
 
-    def frame_at(self, t_s: float, wallclock: datetime) -> bytes:
+    def frame_at(self, t_s: float, wallclock: datetime, steered_va: float = 0.0) -> bytes:
         """Wire bytes for ``t_s`` seconds after the start (historique: a short frame first
-        while a three-phase meter is overrun)."""
-        s = self._step(t_s, wallclock)
+        while a three-phase meter is overrun); ``steered_va``: the relays' loads now on, drawn
+        on top of the profile's house load (they count in power and indexes alike)."""
+        s = self._step(t_s, wallclock, steered_va)
         return self._historique(s) if self.mode is Mode.HISTORIQUE else self._standard(s)
 
-    def _step(self, t_s: float, wallclock: datetime) -> _Instant:
+    def _step(self, t_s: float, wallclock: datetime, steered_va: float) -> _Instant:
         """Advance the meter state to ``t_s`` and measure."""
         p = self.profile
-        sample = p.at(t_s)
+        sample = p.at(t_s, steered_va)
         stamp = horodate(wallclock)
         drawn_total, injected = max(0.0, sample.net_va), max(0.0, -sample.net_va)
         off_peak = is_off_peak(p.hour_at(t_s))

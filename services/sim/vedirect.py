@@ -113,11 +113,13 @@ class DcSystem:
         start_soc: float = 0.85,
         pv_peak_w: float = 300.0,
         seed: int = 1,
+        profile: LoadProfile | None = None,
     ) -> None:
         if capacity_ah <= 0 or not 0.0 <= start_soc <= 1.0:
             raise ValueError("capacity_ah must be > 0 and start_soc within 0..1")
-        # The TIC profile's clock and daily shapes (household load, clear-sky PV), no spike.
-        self.profile = LoadProfile(day_length_s=day_length_s, peak=None, seed=seed)
+        # The TIC profile's clock and daily shapes (household load, PV with its clouds): the
+        # home's own when given (the same sun as the meter's), else a clear day from 0 h.
+        self.profile = profile or LoadProfile(day_length_s=day_length_s, peak=None, seed=seed)
         self.capacity_ah = capacity_ah
         self.pv_peak_w = pv_peak_w
         self._charge_ah = capacity_ah * start_soc

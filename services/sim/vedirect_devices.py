@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
-from services.sim.profile import unit_noise
+from services.sim.profile import LoadProfile, unit_noise
 from services.sim.vedirect import (
     ChargeState,
     DcSnapshot,
@@ -66,6 +66,7 @@ class BatteryMonitorSim:
         synchronised: bool = True,
         send_serial: bool = True,
         seed: int = 1,
+        profile: LoadProfile | None = None,
     ) -> None:
         check_field("SER#", serial)
         self.serial, self.pid, self.product_name = serial, pid, product_name(pid)
@@ -74,7 +75,7 @@ class BatteryMonitorSim:
         # sends it by default so a service can name the device.
         self.send_serial = send_serial
         self.system = DcSystem(capacity_ah=capacity_ah, day_length_s=day_length_s,
-                               start_soc=start_soc, seed=seed)
+                               start_soc=start_soc, seed=seed, profile=profile)
         self.history = _History()
         if aux == "starter":
             self.history.min_aux_mv, self.history.max_aux_mv = 12_210, 14_050
@@ -191,12 +192,14 @@ class SolarChargerSim:
         pv_peak_w: float = 300.0,
         hex_every: int = 7,
         seed: int = 1,
+        profile: LoadProfile | None = None,
     ) -> None:
         check_field("SER#", serial)
         self.serial, self.pid, self.product_name = serial, pid, product_name(pid)
         self.hex_every = hex_every  # readings between async HEX messages; 0 for none
         self.system = DcSystem(capacity_ah=capacity_ah, day_length_s=day_length_s,
-                               start_soc=start_soc, pv_peak_w=pv_peak_w, seed=seed)
+                               start_soc=start_soc, pv_peak_w=pv_peak_w, seed=seed,
+                               profile=profile)
         # Counters of a charger in service for a few months.
         self.yield_total_wh = 241_350.0  # H19
         self.yield_today_wh = 0.0  # H20

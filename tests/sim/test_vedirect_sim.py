@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 import serial
 
-from services.sim.cli import build_parser
+from services.sim.cli import _vedirect_device, build_parser
+from services.sim.home import HOME_DAY_LENGTH_S, HOME_START_HOUR
 from services.sim.vedirect import encode_block, encode_hex
 from services.sim.vedirect_devices import BatteryMonitorSim, SolarChargerSim
 from tests.conftest import SHARED
@@ -353,7 +354,10 @@ def test_parser_defaults_and_checks() -> None:
     args = build_parser().parse_args(["vedirect"])
     assert (args.sim, args.device, args.serial, args.replay) == ("vedirect", "bmv", None, None)
     assert args.link == Path("run/sim/vedirect0")
-    assert (args.speed, args.day_length_s) == (1.0, 600.0)
+    assert (args.speed, args.home) == (1.0, False)
+    assert _vedirect_device(args).system.profile.day_length_s == 600.0  # the default day
+    home = _vedirect_device(build_parser().parse_args(["vedirect", "--home"])).system.profile
+    assert (home.day_length_s, home.start_hour) == (HOME_DAY_LENGTH_S, HOME_START_HOUR)
     for bad in (["--device", "phoenix"], ["--serial", "HQ\t1"], ["--speed", "-1"]):
         with pytest.raises(SystemExit):
             build_parser().parse_args(["vedirect", *bad])
