@@ -37,7 +37,8 @@ def test_the_api_gets_just_what_it_reads(tmp_path: Path) -> None:
     inputs = settings_for("api", config).section
     assert isinstance(inputs, ApiInputs)
     assert inputs.api is config.api
-    assert inputs.relays[0] == RelayRef("water-heater", "Chauffe-eau", "switch")
-    assert [r.kind for r in inputs.relays] == ["switch", "fil_pilote", "fil_pilote"]
+    # The example config's automation steers the water heater.
+    assert inputs.relays[0] == RelayRef("water-heater", "Chauffe-eau", "switch", automated=True)
+    assert [r.kind for r in inputs.relays] == ["switch", "switch", "fil_pilote", "fil_pilote"]
     assert inputs.history_db == tmp_path / "history.sqlite3"
     assert inputs.tariffs.tariffs == config.historian.tariffs
