@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping
 from datetime import datetime, timedelta
@@ -10,7 +11,13 @@ from typing import Any
 from services.automation.config import AutomationConfig
 from services.automation.daily import output_is_on
 from services.automation.engine import Engine
-from services.automation.engine_state import Inputs, RelayInput, TariffInput, tariff_facts
+from services.automation.engine_state import (
+    Inputs,
+    RelayInput,
+    SignalInput,
+    TariffInput,
+    tariff_facts,
+)
 from tests.automation.days import PARIS, Script, Values, at, run_day
 
 SUMMER = "2026-07-01"
@@ -295,3 +302,87 @@ def test_unreachable_runs_what_is_left_with_one_event() -> None:
     assert decisions["pump"].status == "unreachable" and decisions["pump"].wish == "on"
     assert len(events) == 1 and "owed" in events[0].reason
     assert PARIS.key == "Europe/Paris"
+
+
+def test_disabled_load_is_off_unallotted_and_still_counted() -> None:
+    """A load the user switched off: status disabled, wish off, no surplus share, its real
+    on-time still counted (a user running it counts)."""
+    pump = {"relay": "pump", "power_w": 1000, "priority": 1,
+            "surplus": {"margin_w": 0, "on_after_s": 0, "off_import_w": 0, "off_after_s": 0},
+            "daily": {"min_on": "1h"}}
+    heater = {"relay": "water-heater", "power_w": 2000, "priority": 2,
+              "surplus": {"margin_w": 0, "on_after_s": 0, "off_import_w": 0, "off_after_s": 0}}
+    config = cfg([pump, heater], surplus={"grid": "grid", "smoothing_s": 0, "reserve_w": 0,
+                                          "step_s": 0})
+    engine = Engine(config)
+    now = at(SUMMER, "12:00")
+    state: dict[str, Any] | None = None
+    # The user runs the pump by hand: 1 kW the grid sees, 2.1 kW exported besides.
+    relays = {"pump": RelayInput("on", "user"), "water-heater": RelayInput("off", "auto")}
+    for k in range(3):
+        t = now + timedelta(seconds=5 * k)
+        inputs = Inputs(signals={"grid": SignalInput(-2100.0, t)}, relays=relays,
+                        disabled=frozenset({"pump"}))
+        decisions, state = engine.tick(t, inputs, state)
+    d = decisions["pump"]
+    assert d.status == "disabled" and d.wish == "off" and d.hold is None
+    assert d.reason == "automatisme désactivé" and d.reason_en == "automation disabled"
+    assert d.on_today_s == 10 and d.remaining_s == 3600 - 10
+    # Its power is not added back as routed: the heater sees 2.1 kW, enough for its 2 kW.
+    assert decisions["water-heater"].status == "surplus"
+    assert decisions["water-heater"].reason == "surplus : 2 100 W disponibles"
+    assert [e.status for e in decisions["pump"].events] == []  # disabled since the first tick
+
+
+def test_disabled_then_enabled_again_decides_as_before() -> None:
+    load = {"relay": "pump", "schedule": [{"time": "10:00-11:00", "state": "on"}]}
+    engine = Engine(cfg([load]))
+    now = at(SUMMER, "10:30")
+    relays = {"pump": RelayInput("off")}
+    off, state = engine.tick(now, Inputs(relays=relays, disabled=frozenset({"pump"})))
+    assert off["pump"].status == "disabled" and off["pump"].wish == "off"
+    on, state = engine.tick(now + timedelta(seconds=5), Inputs(relays=relays), state)
+    assert on["pump"].status == "scheduled" and on["pump"].wish == "on"
+    assert [(e.kind, e.status, e.reason) for e in on["pump"].events] == [
+        ("decision", "scheduled", "schedule: on")]
+
+
+def test_waiting_for_surplus_says_what_is_available_and_needed() -> None:
+    surplus = {"grid": "grid", "smoothing_s": 0, "reserve_w": 50, "step_s": 60}
+    config = cfg([{**HEATER, "done_when": None}], surplus=surplus)
+    now = at(SUMMER, "12:00")
+    inputs = Inputs(signals={"grid": SignalInput(-1250.0, now)},
+                    relays={"water-heater": RelayInput("off")})
+    decisions, _ = Engine(config).tick(now, inputs)
+    d = decisions["water-heater"]
+    assert d.status == "idle" and d.wish == "off"
+    assert d.reason == "en attente de surplus (1 200 W disponibles, 3 100 W nécessaires)"
+    assert d.reason_en == "waiting for surplus (1,200 W available, 3,100 W needed)"
+
+
+def test_english_reasons_when_the_language_is_en() -> None:
+    load = {"relay": "pump", "block": [{"signal": "tank_c", "above": 75}]}
+    now = at(SUMMER, "12:00")
+    inputs = Inputs(signals={"tank_c": SignalInput(80.0, now)}, relays={"pump": RelayInput("off")})
+    decisions, _ = Engine(cfg([load], language="en")).tick(now, inputs)
+    d = decisions["pump"]
+    assert d.reason == d.reason_en == "blocked: signal tank_c above 75"
+    decisions, _ = Engine(cfg([load])).tick(now, inputs)
+    assert decisions["pump"].reason == "bloqué : signal tank_c au-dessus de 75"
+
+
+def test_a_state_dict_other_than_the_last_one_is_read_not_reused() -> None:
+    """The live objects are reused only for the very dict the last tick returned: an older
+    or copied state is parsed (a replay restarting from a saved state decides from it)."""
+    load = {"relay": "pump", "daily": {"min_on": "2h"},
+            "schedule": [{"time": "10:00-12:00", "state": "on"}]}
+    engine = Engine(cfg([load]))
+    now = at(SUMMER, "10:00")
+    relays = {"pump": RelayInput("on", "auto")}
+    _, first = engine.tick(now, Inputs(relays=relays))
+    saved = json.loads(json.dumps(first))
+    state = first
+    for k in range(1, 13):
+        _, state = engine.tick(now + timedelta(minutes=5 * k), Inputs(relays=relays), state)
+    again, _ = engine.tick(now + timedelta(minutes=5), Inputs(relays=relays), saved)
+    assert again["pump"].on_today_s == 300  # from the saved state, not the live hour
