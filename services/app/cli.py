@@ -46,8 +46,32 @@ def _parser() -> argparse.ArgumentParser:
                                   "as JSON lines (time, topic, reason, excerpt)")
     dead.add_argument("--config", help="configuration file (default: $ENERBOX_CONFIG)")
 
+    automation = sub.add_parser("automation", help="automation tools (replay)")
+    automation_sub = automation.add_subparsers(dest="automation_command", required=True)
+    _replay_arguments(automation_sub)
+
     sub.add_parser("sim", help="device simulators (see 'enerbox sim -h')", add_help=False)
     return parser
+
+
+REPLAY_HELP = "run the automation on a recorded day with a simulated clock (a dry run)"
+FROM_HISTORY_HELP = (
+    "replay automation day DATE (YYYY-MM-DD, local) from the local history instead of a "
+    "file: each minute's mean of the fields the signals and the tariff read (minute means "
+    "smooth spikes; text fields are not kept: the tariff period and Tempo colour come from "
+    "the meter's index that advanced)")
+
+
+def _replay_arguments(tools: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """`enerbox automation replay ...`."""
+    rep = tools.add_parser("replay", help=REPLAY_HELP, description=REPLAY_HELP + ". Prints "
+                           "one JSON line per relay at the start and per change of output or "
+                           "source; the summary on stderr.")
+    rep.add_argument("input", nargs="?", help="JSONL rows {ts, topic, payload}; '-' = stdin")
+    rep.add_argument("--config", help="configuration file (default: $ENERBOX_CONFIG)")
+    rep.add_argument("--from-history", metavar="DATE", help=FROM_HISTORY_HELP)
+    rep.add_argument("--write-rows", metavar="FILE", help="with --from-history: also write "
+                     "the rows it built as JSONL (to edit and replay)")
 
 
 def _decode_with(args: argparse.Namespace, source: IO[bytes]) -> dict[str, object]:
@@ -119,7 +143,7 @@ def _lenient_notes(path: Path) -> list[str]:
     return lenient_readings(section) if section is not None else []
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None) -> int:  # noqa: PLR0911 - a return per command
     """Entry point of the `enerbox` console script."""
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["sim"]:
@@ -136,6 +160,10 @@ def main(argv: list[str] | None = None) -> int:
         return _decode(args)
     if args.command == "history":
         return _history(args)
+    if args.command == "automation":
+        from services.app.automation_cli import main as automation_main
+
+        return automation_main(args)
     if args.config_command == "docs":
         from services.app.docs import config_markdown, mqtt_markdown
 
