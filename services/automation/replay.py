@@ -23,7 +23,14 @@ from services.automation.engine import Decision, Engine
 from services.automation.engine_state import Inputs, RelayInput, SignalInput, Source
 from services.automation.inputs import InputTracker
 from services.automation.replay_rows import Row
-from services.core.contract import ON_ORDERS, DeviceState, RelayCommand, ShedFlag, TopicKind
+from services.core.contract import (
+    ON_ORDERS,
+    AutomationSwitch,
+    DeviceState,
+    RelayCommand,
+    ShedFlag,
+    TopicKind,
+)
 from services.relays.commands import decode_for
 from services.relays.config import RelayConfig
 from services.relays.model import (
@@ -102,6 +109,8 @@ class Replay:
                               f"{', '.join(missing)}")
         power = {load.relay: load.power_w or 0.0 for load in automation.loads}
         self.sims = {r: SimRelay(known[r], power.get(r, 0.0)) for r in ids}
+        self.steered = frozenset(steered)
+        self.disabled: set[str] = set()  # loads whose automation the user switched off
         self.grid = automation.surplus.grid if automation.surplus is not None else None
         self.lines: list[dict[str, Any]] = []
         self.started = False
@@ -169,6 +178,10 @@ class Replay:
 
     def _feed(self, row: Row) -> None:
         kind, relay = row.topic.kind, row.topic.device
+        if kind == TopicKind.AUTOMATION_SET:
+            if isinstance(row.message, AutomationSwitch) and relay in self.steered:
+                (self.disabled.discard if row.message.enabled else self.disabled.add)(relay)
+            return
         if kind in (TopicKind.RELAY_SET, TopicKind.RELAY_SHED):
             sim = self.sims.get(relay or "")
             if sim is None:
@@ -194,7 +207,8 @@ class Replay:
         for relay, decision in decisions.items():
             sim = self.sims[relay]
             sim.decision = decision
-            sim.wish = wish_value(sim.cfg, decision.wish)
+            # Disabled: the service clears its wish, the relay goes to its default.
+            sim.wish = None if relay in self.disabled else wish_value(sim.cfg, decision.wish)
         for sim in self.sims.values():
             self._control(sim, t)
         return new_state
@@ -212,7 +226,8 @@ class Replay:
             signals[name] = SignalInput(sim.power_w if sim.on else 0.0, now)
         relays = {r: RelayInput(s.output, _SOURCES[s.source], s.since)
                   for r, s in self.sims.items()}
-        return replace(inputs, signals=signals, relays=relays)
+        return replace(inputs, signals=signals, relays=relays,
+                       disabled=frozenset(self.disabled))
 
     # -- the relays' own rules ------------------------------------------------------------
 

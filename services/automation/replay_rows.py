@@ -3,7 +3,8 @@
 
 `topic` is without the prefix. The replay reads `<service>/<device>/state`,
 `<service>/<device>/availability`, `<service>/status`, `relays/<id>/set` and
-`relays/<id>/shed`; what the replay itself plays (`relays/<id>/state`, `relays/<id>/auto`,
+`relays/<id>/shed`, and `automation/<relay>/set` (a load's automation switched off or on);
+what the replay itself plays (`relays/<id>/state`, `relays/<id>/auto`,
 the automation's own topics) and other leaves (raw, diagnostics, per-field scalars) are
 skipped, so a recording of the whole bus replays as it is. Payloads are decoded by the
 contract (services.core.contract), never here.
@@ -19,6 +20,7 @@ from datetime import datetime
 from typing import IO
 
 from services.core.contract import (
+    AutomationSwitch,
     DeviceState,
     Presence,
     Rejection,
@@ -33,7 +35,7 @@ from services.core.contract.messages import parse_ts, to_json
 MAX_LINE_BYTES = 64 * 1024
 PREFIX = "enerbox"  # any valid prefix: rows carry topics without one
 READ = frozenset({TopicKind.STATE, TopicKind.AVAILABILITY, TopicKind.STATUS,
-                  TopicKind.RELAY_SET, TopicKind.RELAY_SHED})
+                  TopicKind.RELAY_SET, TopicKind.RELAY_SHED, TopicKind.AUTOMATION_SET})
 PLAYED = frozenset({"relays", "automation"})  # their states are the replay's own output
 
 
@@ -49,7 +51,7 @@ class Row:
     ts: datetime
     topic: Topic
     payload: bytes
-    message: RelayCommand | ShedFlag | None = None  # set and shed rows, decoded
+    message: RelayCommand | ShedFlag | AutomationSwitch | None = None  # commands, decoded
 
     @property
     def epoch(self) -> float:
@@ -66,7 +68,8 @@ def _payload_bytes(value: object) -> bytes:
     return to_json(value).encode()
 
 
-def _check(kind: TopicKind, payload: bytes) -> Rejection | RelayCommand | ShedFlag | None:
+def _check(kind: TopicKind, payload: bytes
+           ) -> Rejection | RelayCommand | ShedFlag | AutomationSwitch | None:
     """The contract's verdict on a payload (None: fine, nothing to keep)."""
     if not payload:
         return None  # a cleared retained message: no news
@@ -78,6 +81,8 @@ def _check(kind: TopicKind, payload: bytes) -> Rejection | RelayCommand | ShedFl
         return presence if isinstance(presence, Rejection) else None
     if kind == TopicKind.RELAY_SET:
         return RelayCommand.decode(payload)
+    if kind == TopicKind.AUTOMATION_SET:
+        return AutomationSwitch.decode(payload)
     return ShedFlag.decode(payload)
 
 

@@ -148,3 +148,16 @@ def test_rows_the_replay_plays_itself_are_skipped(tmp_path: Path) -> None:
     run = replay(tmp_path, rows)
     assert run.code == 0, run.stderr
     assert [x["output"] for x in run.of("water-heater")] == ["off"]
+
+
+def test_automation_switched_off_then_on(tmp_path: Path) -> None:
+    # The load's "automation enabled" switch: off clears the wish (the relay's default).
+    rows = meter_rows(at("11:00"), at("12:30"), lambda t: -4000.0)
+    rows += [row(at("12:00"), "automation/water-heater/set", "OFF"),
+             row(at("12:10"), "automation/water-heater/set", {"enabled": True})]
+    rows.sort(key=lambda r: str(r["ts"]))
+    run = replay(tmp_path, rows)
+    assert run.code == 0, run.stderr
+    heater = [(x["output"], x["source"], x["status"], x["ts"]) for x in run.of("water-heater")]
+    assert ("off", "default", "disabled", at("12:00").isoformat()) in heater
+    assert [h[:2] for h in heater if h[3] > at("12:10").isoformat()][0] == ("on", "auto")
