@@ -85,7 +85,9 @@ def api_inputs(config: EnerboxConfig) -> ApiInputs:
     """What the api reads: its section, the relays it shows, the history it serves."""
     return ApiInputs(
         api=config.api,
-        relays=tuple(RelayRef(r.id, r.name, r.kind) for r in config.relays.relays),
+        relays=tuple(RelayRef(r.id, r.name, r.kind,
+                              any(load.relay == r.id for load in config.automation.loads))
+                     for r in config.relays.relays),
         history_db=history_file(config),
         tariffs=TariffBook(tariffs=config.historian.tariffs),
     )
