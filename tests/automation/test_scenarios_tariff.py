@@ -8,8 +8,11 @@ bits at 0, PEJP) and the rules together. run_day checks the invariants on every 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
+
+import pytest
 
 from services.teleinfo.protocol import Mode
 from tests.automation.days import Day, Script, at, run_day
@@ -159,11 +162,22 @@ def historique_ejp(now: datetime, peak: tuple[datetime, datetime]) -> dict[str, 
     return tic_state(Mode.HISTORIQUE, *groups, ("PAPP", "01200"))
 
 
-def test_ejp_day_notice_and_peak_put_the_zone_in_eco_then_back_to_its_schedule() -> None:
+def standard_ejp(now: datetime, peak: tuple[datetime, datetime]) -> dict[str, Any]:
+    """A standard EJP meter: STGE bits 28-29 in the notice, 30-31 and index 2 in the peak."""
+    notice = peak[0].timestamp() - 1800 <= now.timestamp() < peak[0].timestamp()
+    in_peak = peak[0] <= now < peak[1]
+    return tic_state(Mode.STANDARD, ("NGTF", "      EJP       "),
+                     ("NTARF", "02" if in_peak else "01"), ("SINSTS", "01200"),
+                     ("STGE", stge(notice=int(notice), peak=int(in_peak))))
+
+
+@pytest.mark.parametrize("meter", [historique_ejp, standard_ejp])
+def test_ejp_day_notice_and_peak_put_the_zone_in_eco_then_back_to_its_schedule(
+        meter: Callable[[datetime, tuple[datetime, datetime]], dict[str, Any]]) -> None:
     peak = (at("2026-01-14", "07:00"), at("2026-01-15", "01:00"))  # a Wednesday, 18 h
 
     def tariff(now: datetime) -> dict[str, Any]:
-        return tariff_of(historique_ejp(now, peak))
+        return tariff_of(meter(now, peak))
 
     assert tariff(at("2026-01-14", "06:45"))["ejp_notice"] is True
     assert tariff(at("2026-01-14", "12:00"))["tariff_period"] == "ejp_peak"
