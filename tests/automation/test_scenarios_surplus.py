@@ -197,3 +197,28 @@ def test_equal_priorities_take_turns_day_by_day() -> None:
     first, second, third = (_equal_pair_first_on(d)
                             for d in ("2026-07-01", "2026-07-02", "2026-07-03"))
     assert first != second and third == first
+
+
+def test_a_higher_priority_load_takes_the_surplus_from_a_lower_one_which_gives_way() -> None:
+    pump = {"relay": "pool-pump", "power_w": 900, "priority": 2,
+            "surplus": {"margin_w": 50, "on_after_s": 120, "off_import_w": 100,
+                        "off_after_s": 300}}
+    more = at(SUMMER, "10:30")
+
+    def surplus_w(now: datetime) -> float:
+        return 1500.0 if now < more else 3200.0  # room for the pump, then for the heater only
+
+    day = run_day(config([heater(), pump]),
+                  Script(signals=routed(surplus_w, {H: 3000, "pool-pump": 900})),
+                  at(SUMMER, "10:00"), at(SUMMER, "11:30"), step_s=5)
+    (pump_run,) = day.on_spans("pool-pump")
+    (heater_run,) = day.on_spans(H)
+    # The heater comes first in line once 3.2 kW covers it with the pump's share added back
+    # (the 60 s average reaches power_w + margin_w + reserve_w in 211 s, then on_after_s);
+    # the pump, no longer allotted, goes off after its off_after_s.
+    assert more + timedelta(seconds=270) <= heater_run[0] <= more + timedelta(seconds=280)
+    assert heater_run[0] < pump_run[1]
+    # The pump lost its share when the heater was allotted, on_after_s (60 s) before it
+    # switched on: off 300 s after that.
+    assert pump_run[1] == heater_run[0] - timedelta(seconds=60) + timedelta(seconds=300)
+    assert heater_run[1] == at(SUMMER, "11:30")
