@@ -5,6 +5,7 @@ from bench import (
     bench_api_body,
     bench_automation,
     bench_historian,
+    bench_replay,
     bench_shedding,
     bench_teleinfo,
     bench_vedirect,
@@ -19,3 +20,4 @@ bench_historian.main()
 bench_api.main()
 bench_api_body.main()
 bench_automation.main()
+bench_replay.main()

@@ -129,13 +129,15 @@ class Replay:
         state: dict[str, Any] | None = None
         i, k, n = 0, 0, len(rows)
         while (t := start + k * tick) <= end:
-            while (i < n and rows[i].epoch <= t) or self._expiry(t) is not None:
+            while True:
                 due = self._expiry(t)
                 if due is not None and (i >= n or due[0] < rows[i].epoch):
                     self._control(due[1], due[0])  # a forced mode ends between ticks
-                    continue
-                self._feed(rows[i])
-                i += 1
+                elif i < n and rows[i].epoch <= t:
+                    self._feed(rows[i])
+                    i += 1
+                else:
+                    break
             state = self._tick(t, state, synthetic)
             if not self.started:
                 self.started = True

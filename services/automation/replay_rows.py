@@ -52,11 +52,11 @@ class Row:
     topic: Topic
     payload: bytes
     message: RelayCommand | ShedFlag | AutomationSwitch | None = None  # commands, decoded
+    epoch: float = math.nan  # its time in epoch seconds (set from ts when not given)
 
-    @property
-    def epoch(self) -> float:
-        """Its time in epoch seconds."""
-        return self.ts.timestamp()
+    def __post_init__(self) -> None:
+        if math.isnan(self.epoch):  # a zoned datetime's timestamp() is slow: once per row
+            object.__setattr__(self, "epoch", self.ts.timestamp())
 
 
 def _payload_bytes(value: object) -> bytes:
