@@ -14,6 +14,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -43,8 +44,6 @@ HEARTBEAT_S = 5.0
 SAVE_EVERY_S = 60.0  # counters to disk at least this often while nothing else changes
 MIN_WISH_EXPIRY_S = 30  # DESIGN.md: a wish lives 3 ticks, at least 30 s
 STATE_EVERY_S = 30.0  # an unchanged state is re-sent this often (on-time for HA)
-DISABLED_REASON = {"fr": "automatisme désactivé : le relais suit son réglage par défaut",
-                   "en": "automation disabled: the relay follows its default"}
 
 
 def wish_expiry_s(tick_s: float) -> int:
@@ -73,7 +72,6 @@ class AutomationService(Service[AutomationConfig]):
         self.engine_state, self.disabled = self._load()
         self.cleared: set[str] = set()  # disabled loads whose wish is already cleared
         self.expiry_s = wish_expiry_s(self.cfg.tick_s)
-        self.language = str(getattr(self.cfg, "language", "fr"))  # automation.language (W)
         self._sent: dict[str, tuple[Any, ...]] = {}  # relay -> what its last state said
         self._sent_at: dict[str, float] = {}
         self._outputs: dict[str, tuple[str, str]] = {}  # relay -> (output, source) last tick
@@ -206,9 +204,9 @@ class AutomationService(Service[AutomationConfig]):
         """One engine pass: decide, publish, persist when something changed."""
         now = self._now()
         with self.lock:
-            inputs = self.tracker.inputs()
+            disabled = frozenset(self.disabled)
+            inputs = replace(self.tracker.inputs(), disabled=disabled)
             decisions, self.engine_state = self.engine.tick(now, inputs, self.engine_state)
-            disabled = set(self.disabled)
             outputs = {r: (ri.output, str(ri.source)) for r, ri in inputs.relays.items()}
         changed = outputs != self._outputs
         self._outputs = outputs
@@ -229,27 +227,30 @@ class AutomationService(Service[AutomationConfig]):
         topics = self.bus.topics
         self.bus.publish_retained(topics.relay_auto(d.relay),
                                   AutoWish(d.wish, d.reason).encode(), self.expiry_s)
-        self._state(d, enabled=True, language=self.language)
+        self._state(d, enabled=True)
+        self._events(d)
+        return bool(d.events)
+
+    def _events(self, d: Decision) -> None:
         for ev in d.events:
             log.info("service=automation %s relay=%s wish=%s status=%s %s", ev.kind, ev.relay,
                      ev.wish, ev.status, ev.reason)
             self.bus.event(EventKind(ev.kind), relay=ev.relay, wish=ev.wish, status=ev.status,
                            reason=ev.reason)
-        return bool(d.events)
 
     def _disabled(self, d: Decision) -> bool:
-        """A disabled load: its wish cleared once, its state says so."""
+        """A disabled load (the engine says so, status disabled): its wish cleared once,
+        whatever the engine would wish for it."""
         first = d.relay not in self.cleared
         if first:
             self.cleared.add(d.relay)
             self.bus.clear_retained(self.bus.topics.relay_auto(d.relay))
-            self.bus.event(EventKind.DECISION, relay=d.relay, wish=None, status="disabled",
-                           reason=DISABLED_REASON["en"])
-        self._state(d, enabled=False, language=self.language)
-        return first
+        self._state(d, enabled=False)
+        self._events(d)
+        return first or bool(d.events)
 
-    def _state(self, d: Decision, *, enabled: bool, language: str) -> None:
-        payload = state_payload(d, enabled, language)
+    def _state(self, d: Decision, *, enabled: bool) -> None:
+        payload = state_payload(d, enabled)
         key = tuple(v for k, v in payload.items() if k not in ("on_today_s", "ts"))
         mono = time.monotonic()
         if self._sent.get(d.relay) == key and mono - self._sent_at.get(d.relay, 0) < min(
@@ -266,18 +267,18 @@ class AutomationService(Service[AutomationConfig]):
             self.bus.publish_retained(topic, to_json(payload))
 
 
-def state_payload(d: Decision, enabled: bool, language: str = "fr") -> dict[str, Any]:
+def state_payload(d: Decision, enabled: bool) -> dict[str, Any]:
     """``automation/<relay>/state``: 13-interfaces.md's fields."""
     latest = d.latest_start
     return {
-        "wish": d.wish if enabled else None,
-        "status": d.status if enabled else "disabled",
-        "hold": getattr(d, "hold", None) if enabled else None,
-        "reason": d.reason if enabled else DISABLED_REASON.get(language, DISABLED_REASON["en"]),
+        "wish": d.wish if enabled else None,  # disabled: no wish (the relay's default)
+        "status": d.status,
+        "hold": d.hold,
+        "reason": d.reason,
         "on_today_s": round(d.on_today_s),
         "remaining_s": None if d.remaining_s is None else round(d.remaining_s),
-        "min_on_s": getattr(d, "min_on_s", None),
-        "by": getattr(d, "by", None),
+        "min_on_s": d.min_on_s,
+        "by": d.by,
         "latest_start": None if latest is None else latest.isoformat(timespec="seconds"),
         "starts_today": d.starts_today,
         "enabled": enabled,
