@@ -76,3 +76,49 @@ def test_sequencing_b_runs_only_after_a_has_been_on_five_minutes_whoever_started
     # A switched on by the user: B follows its real output all the same.
     assert b_spans[1] == (user[0] + timedelta(seconds=300), user[1] + timedelta(seconds=5))
     assert len(b_spans) == 2
+
+
+def test_min_off_is_timed_from_a_users_off_order() -> None:
+    load = {"relay": H, "power_w": 3000, "priority": 1, "min_off_s": 300,
+            "surplus": {"margin_w": 100, "on_after_s": 60, "off_import_w": 200,
+                        "off_after_s": 180}}
+    user = (at(SUMMER, "10:30"), at(SUMMER, "10:32"))
+
+    def forced(now: datetime) -> Mapping[str, RelayInput]:
+        if user[0] <= now < user[1]:
+            return {H: RelayInput("off", "user", user[0])}
+        return {}
+
+    def signals(now: datetime, out: Mapping[str, str]) -> dict[str, float]:
+        return {"grid": -4500.0 + (3000.0 if out[H] == "on" else 0.0)}
+
+    day = run_day(config([load]), Script(signals=signals, forced=forced), at(SUMMER, "10:00"),
+                  at(SUMMER, "11:00"), step_s=5)
+    # The user's order ends at 10:32; the surplus still wants it, but the relay has been off
+    # only 2 minutes of its 5: back on at 10:35, timed from the user's off.
+    assert [s for s, _ in day.on_spans(H)][1:] == [user[0] + timedelta(seconds=300)]
+    held = day.at(at(SUMMER, "10:33"))[H]
+    assert (held.wish, held.status, held.hold) == ("off", "surplus", "min_off")
+
+
+def test_max_starts_count_a_users_starts_and_never_refuse_them() -> None:
+    load = {"relay": "pump", "max_starts_per_hour": 2,
+            "schedule": [{"time": "10:40-12:00", "state": "on"}]}
+    user_on = [(at(SUMMER, f"10:{m:02d}"), at(SUMMER, f"10:{m + 5:02d}")) for m in (0, 10, 20)]
+
+    def forced(now: datetime) -> Mapping[str, RelayInput]:
+        for start, end in user_on:
+            if start <= now < end:
+                return {"pump": RelayInput("on", "user", start)}
+        return {}
+
+    day = run_day(config([load]), Script(forced=forced), at(SUMMER, "09:59"),
+                  at(SUMMER, "12:00"), step_s=60)
+    # The user started it at 10:00, 10:10 and 10:20 (the third over the cap: the relay obeys
+    # a user). The schedule's own start waits until fewer than 2 starts are left in the last
+    # hour: 11:10, when 10:10 leaves it.
+    assert day.at(at(SUMMER, "10:25"))["pump"].starts_today == 3
+    held = day.at(at(SUMMER, "10:40"))["pump"]
+    assert (held.wish, held.status, held.hold) == ("off", "scheduled", "max_starts")
+    assert day.at(at(SUMMER, "11:09"))["pump"].wish == "off"
+    assert day.on_spans("pump")[-1] == (at(SUMMER, "11:10"), at(SUMMER, "12:00"))
