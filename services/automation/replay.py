@@ -13,7 +13,7 @@ never carries reads `power_w` while on, 0 while off.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -111,6 +111,8 @@ class Replay:
         self.sims = {r: SimRelay(known[r], power.get(r, 0.0)) for r in ids}
         self.steered = frozenset(steered)
         self.disabled: set[str] = set()  # loads whose automation the user switched off
+        self.tracked: Inputs | None = None  # the tracker's inputs since it was last fed
+        self.fed = False
         self.grid = automation.surplus.grid if automation.surplus is not None else None
         self.lines: list[dict[str, Any]] = []
         self.started = False
@@ -198,6 +200,7 @@ class Replay:
                 sim.state.shed, sim.state.shed_reason = row.message.shed, row.message.reason
             self._control(sim, row.epoch)  # the relays service acts on a command at once
             return
+        self.fed = True
         rejection = self.tracker.feed(row.topic, row.payload, row.ts)
         if rejection is not None:
             raise ReplayError(f"line {row.line}: {rejection.reason}")
@@ -217,7 +220,9 @@ class Replay:
 
     def _inputs(self, now: datetime, synthetic: Mapping[str, str]) -> Inputs:
         """The tracker's inputs, with the simulated relays and the loads' own power."""
-        inputs = self.tracker.inputs()
+        if self.fed or self.tracked is None:  # the tracker changes only when fed
+            self.tracked, self.fed = self.tracker.inputs(), False
+        inputs = self.tracked
         signals = dict(inputs.signals)
         grid = signals.get(self.grid or "")
         if self.grid is not None and grid is not None and isinstance(grid.value, float):
@@ -228,8 +233,8 @@ class Replay:
             signals[name] = SignalInput(sim.power_w if sim.on else 0.0, now)
         relays = {r: RelayInput(s.output, _SOURCES[s.source], s.since)
                   for r, s in self.sims.items()}
-        return replace(inputs, signals=signals, relays=relays,
-                       disabled=frozenset(self.disabled))
+        return Inputs(signals=signals, tariff=inputs.tariff, relays=relays,
+                      offpeak=inputs.offpeak, disabled=frozenset(self.disabled))
 
     # -- the relays' own rules ------------------------------------------------------------
 
