@@ -1,8 +1,9 @@
 """The automation among the other controls: a user's order, shedding, another relay's run.
 
 A user's forced hour counts as on-time and shedding time does not (DESIGN.md: the daily
-counters count the relay's real on-time); a load sequenced on another relay follows that
-relay's real output, whoever switched it. run_day checks the invariants on every tick.
+counters count the relay's real on-time); min_off_s and the start cap are timed from the
+relay's real output too; a load sequenced on another relay follows that relay's real output,
+whoever switched it. run_day checks the invariants on every tick.
 """
 
 from __future__ import annotations
