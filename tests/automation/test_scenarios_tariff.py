@@ -9,7 +9,7 @@ bits at 0, PEJP) and the rules together. run_day checks the invariants on every 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -197,3 +197,27 @@ def test_ejp_day_notice_and_peak_put_the_zone_in_eco_then_back_to_its_schedule(
         False, True, True, True, True, False, False, False]
     # Its schedule comes back the next morning, a normal day.
     assert day.on_spans("living") == [(at("2026-01-15", "06:30"), at("2026-01-15", "08:30"))]
+
+
+def test_ejp_meter_silent_the_zone_holds_its_order_hold_s_then_its_default() -> None:
+    silent = (at("2026-01-13", "18:00"), at("2026-01-13", "18:15"))
+    no_peak = (at("2026-01-20", "07:00"), at("2026-01-21", "01:00"))
+
+    def tariff(now: datetime) -> dict[str, Any] | None:
+        return None if silent[0] <= now < silent[1] else tariff_of(historique_ejp(now, no_peak))
+
+    zone = {"relay": "living", "default": "eco", "when_stale": "hold", "hold_s": 300,
+            "schedule": [{"time": "17:00-22:30", "order": "confort"}],
+            "block": [{"ejp": "peak"}, {"ejp": "notice"}]}
+    day = run_day(config([zone]), Script(tariff=tariff), at("2026-01-13", "17:30"),
+                  at("2026-01-13", "18:30"), step_s=60, outputs={"living": "eco"})
+    # run_day passes no tariff at all while the meter is silent (not an old one): stale at
+    # once; the zone holds confort hold_s, then eco until the meter is back.
+    stale_from = silent[0]
+    held = day.at(stale_from)["living"]
+    assert held.status == "stale" and held.wish == "confort"
+    gone = day.at(stale_from + timedelta(seconds=300))["living"]
+    assert gone.status == "stale" and gone.wish == "eco"
+    assert day.on_spans("living") == [(at("2026-01-13", "17:30"), stale_from
+                                       + timedelta(seconds=300)),
+                                      (silent[1], at("2026-01-13", "18:30"))]
