@@ -72,6 +72,11 @@ def _replay_arguments(tools: argparse._SubParsersAction[argparse.ArgumentParser]
     rep.add_argument("--from-history", metavar="DATE", help=FROM_HISTORY_HELP)
     rep.add_argument("--write-rows", metavar="FILE", help="with --from-history: also write "
                      "the rows it built as JSONL (to edit and replay)")
+    rec = tools.add_parser("record", help="record the automation's inputs from the broker "
+                           "as replay rows (JSONL), until --seconds or Ctrl-C")
+    rec.add_argument("output", help="JSONL file to write")
+    rec.add_argument("--seconds", type=float, help="stop after this long (default: Ctrl-C)")
+    rec.add_argument("--config", help="configuration file (default: $ENERBOX_CONFIG)")
 
 
 def _decode_with(args: argparse.Namespace, source: IO[bytes]) -> dict[str, object]:
@@ -161,9 +166,11 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0911 - a return per 
     if args.command == "history":
         return _history(args)
     if args.command == "automation":
-        from services.app.automation_cli import main as automation_main
+        from services.app import automation_cli
 
-        return automation_main(args)
+        if args.automation_command == "record":
+            return automation_cli.record(args)
+        return automation_cli.main(args)
     if args.config_command == "docs":
         from services.app.docs import config_markdown, mqtt_markdown
 

@@ -1,18 +1,18 @@
 """`enerbox automation replay`: the automation on a recorded day, with a simulated clock.
 
 Pure: rows in (replay_rows), output lines and a summary out. The engine ticks every `tick_s`
-from the first row's time to the last's and sees the rows up to each tick's time (through
-the same `InputTracker` the service uses); the relays' own rules (services.relays.model:
-precedence shed > user > auto > default, forced-mode expiry, the `relays` section's minimum
-on/off times) decide each relay's real output, which goes back to the engine as its
-`RelayInput`. The recording is the home without the steered loads: while a load is on, its
-`power_w` is added to the `surplus.grid` signal, and a `power_from` signal the recording
-never carries reads `power_w` while on, 0 while off.
+from the first row's time to the last's (that one included) and sees the rows up to each
+tick's time (through the same `InputTracker` the service uses); the relays' own rules
+(services.relays.model: precedence shed > user > auto > default, forced-mode expiry, the
+`relays` section's minimum on/off times) decide each relay's real output, which goes back to
+the engine as its `RelayInput`. The recording is the home without the steered loads: while
+a load is on, its `power_w` is added to the `surplus.grid` signal, and a `power_from` signal
+the recording never carries reads `power_w` while on, 0 while off.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -130,7 +130,7 @@ class Replay:
         tick = float(self.config.tick_s)
         state: dict[str, Any] | None = None
         i, k, n = 0, 0, len(rows)
-        while (t := start + k * tick) <= end:
+        for t in tick_times(start, end, tick):
             while True:
                 due = self._expiry(t)
                 if due is not None and (i >= n or due[0] < rows[i].epoch):
@@ -284,6 +284,17 @@ class Replay:
         if sim.decision is not None:
             return sim.decision.reason
         return w["default"]
+
+
+def tick_times(start: float, end: float, tick_s: float) -> Iterator[float]:
+    """Every tick_s from the first row's time, and the last row's time when the ticks miss
+    it (so that every row is seen)."""
+    k = 0
+    while (t := start + k * tick_s) <= end:
+        yield t
+        k += 1
+    if start + (k - 1) * tick_s < end:
+        yield end
 
 
 def replay(automation: AutomationConfig, relays: Iterable[RelayConfig], rows: Sequence[Row],

@@ -160,4 +160,4 @@ def test_automation_switched_off_then_on(tmp_path: Path) -> None:
     assert run.code == 0, run.stderr
     heater = [(x["output"], x["source"], x["status"], x["ts"]) for x in run.of("water-heater")]
     assert ("off", "default", "disabled", at("12:00").isoformat()) in heater
-    assert [h[:2] for h in heater if h[3] > at("12:10").isoformat()][0] == ("on", "auto")
+    assert next(h[:2] for h in heater if h[3] > at("12:10").isoformat()) == ("on", "auto")
