@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Iterator
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
 from services.automation.config import AutomationConfig
 from services.automation.daily import AutomationDay
@@ -132,8 +132,3 @@ def as_jsonl(rows: list[Row]) -> Iterator[str]:
         yield json.dumps({"ts": row.ts.isoformat(), "topic": topic,
                           "payload": json.loads(row.payload)}, ensure_ascii=False)
 
-
-def day_bounds(config: AutomationConfig, day: date) -> tuple[datetime, datetime]:
-    """The automation day's first and last instants (for messages)."""
-    aday = AutomationDay.of(config.timezone, config.day_starts_at)
-    return aday.start(day), aday.end(day) - timedelta(seconds=1)

@@ -161,3 +161,23 @@ def test_automation_switched_off_then_on(tmp_path: Path) -> None:
     heater = [(x["output"], x["source"], x["status"], x["ts"]) for x in run.of("water-heater")]
     assert ("off", "default", "disabled", at("12:00").isoformat()) in heater
     assert next(h[:2] for h in heater if h[3] > at("12:10").isoformat()) == ("on", "auto")
+
+
+def test_a_power_from_signal_the_recording_lacks_reads_power_w(tmp_path: Path) -> None:
+    # The heater's own meter (pulses/heater) is not in the recording: the replay makes it
+    # read 2000 W while the heater is on, 0 while off, instead of leaving it stale (its
+    # done_when, the thermostat, would then hold the load stale, and off, all day).
+    config = CONFIG.replace(
+        "    grid: {source: teleinfo/linky, field: net_power_va, stale_after_s: 30}\n",
+        "    grid: {source: teleinfo/linky, field: net_power_va, stale_after_s: 30}\n"
+        "    heater_w: {source: pulses/heater, field: power_w, stale_after_s: 60}\n").replace(
+        "      power_w: 2000\n", "      power_w: 2000\n      power_from: heater_w\n"
+        "      done_when: {relay: water-heater, is: \"on\", signal: heater_w, below: 50, "
+        "for_s: 600}\n")
+    assert "power_from: heater_w" in config
+    run = replay(tmp_path, meter_rows(at("11:00"), at("12:00"), lambda t: -2600.0), config)
+    assert run.code == 0, run.stderr
+    heater = run.of("water-heater")
+    assert ("on", "auto", "surplus") in [(x["output"], x["source"], x["status"]) for x in heater]
+    assert all(x["status"] != "stale" for x in heater)
+    assert all(x["output"] == "off" for x in run.of("pool-pump"))
