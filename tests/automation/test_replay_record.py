@@ -50,7 +50,9 @@ def test_record_writes_replay_rows_that_replay(tmp_path: Path, broker: Broker, p
                              str(out), "--config", str(cfg)], cwd=ROOT, env=env,
                             stderr=subprocess.PIPE, text=True)
     errors: list[str] = []
-    reader = threading.Thread(target=lambda: errors.extend(iter(proc.stderr.readline, "")),
+    stderr = proc.stderr
+    assert stderr is not None
+    reader = threading.Thread(target=lambda: errors.extend(iter(stderr.readline, "")),
                               daemon=True)
     reader.start()
     try:
