@@ -7,7 +7,8 @@ fresh): the water heater (default off) and the bedroom zone (default eco). Then:
 2. automation restarted: the loads are driven on again;
 3. SIGSTOP teleinfo (a hung reader: no state, no last will until the broker's keepalive runs
    out): the signal goes stale after `stale_after_s`, `when_stale: off` gives each load its
-   off value at the next tick.
+   off value at the next tick;
+4. SIGSTOP automation (hung: no last will yet): its wishes' message expiry runs out.
 """
 
 from __future__ import annotations
@@ -25,13 +26,15 @@ from faults.stack import STALE_AFTER_S, Stack
 TICK_S = 1.0
 DRIVEN = {"water-heater": "on", "bedroom": "confort"}
 DEFAULTS = {"water-heater": "off", "bedroom": "eco"}
+POWER_W = {"water-heater": 3000, "bedroom": 1000}  # as the shedding section says
 ALWAYS = [{"signal": "grid", "above": -1_000_000}]  # holds while the signal is fresh
 CONFIG: dict[str, Any] = {
     "automation": {
         "tick_s": TICK_S,
         "signals": {"grid": {"source": "teleinfo/linky", "field": "apparent_power_va",
                              "stale_after_s": STALE_AFTER_S}},
-        "loads": [{"relay": relay, "require": ALWAYS} for relay in DRIVEN],
+        "loads": [{"relay": relay, "require": ALWAYS, "power_w": POWER_W[relay],
+                   "default": DEFAULTS[relay]} for relay in DRIVEN],
     },
 }
 WISH_EXPIRY_S = max(3 * TICK_S, 30.0)
@@ -79,9 +82,29 @@ def automation_faults(work: Path) -> list[Row]:
                         f"stale_after_s {STALE_AFTER_S:g} s + tick {TICK_S:g} s",
                         details={**stale, "timeline": events,
                                  "board_at_end": stack.board.current()}))
+        os.kill(stopped, signal.SIGCONT)
+        stopped = None
+        _wait_driven(stack)
+        rows.append(_hung_automation(stack, loads))
         return rows
     finally:
-        if stopped is not None:
-            os.kill(stopped, signal.SIGCONT)  # a stopped process cannot take its SIGTERM
+        for name in ("teleinfo", "automation"):
+            proc = stack.procs.get(name)
+            if proc is not None and proc.alive():
+                os.kill(proc.pid, signal.SIGCONT)  # a stopped process cannot take its SIGTERM
         stack.close()
+
+
+def _hung_automation(stack: Stack, loads: list[str]) -> Row:
+    """SIGSTOP automation: no last will before the broker's keepalive runs out, so only the
+    wish's message expiry can return the loads to their defaults."""
+    t0 = time.monotonic()
+    os.kill(stack.procs["automation"].pid, signal.SIGSTOP)
+    limit = WISH_EXPIRY_S + 1
+    got = time_to(stack, DEFAULTS, t0, limit + 10)
+    line = timeline(stack.rec, t0)
+    will = next((e for e in line if "automation/status" in e), "no last will before it")
+    return Row("SIGSTOP automation (hung: its wishes expire)", loads, worst(got["board_s"]),
+               "s", limit, limit + 10, f"wish expiry {WISH_EXPIRY_S:g} s; {will}",
+               details={**got, "timeline": line, "board_at_end": stack.board.current()})
 
