@@ -112,6 +112,7 @@ class Replay:
         self.steered = frozenset(steered)
         self.disabled: set[str] = set()  # loads whose automation the user switched off
         self.tracked: Inputs | None = None  # the tracker's inputs since it was last fed
+        self.relay_inputs: dict[str, RelayInput] | None = None  # the relays' as last built
         self.fed = False
         self.grid = automation.surplus.grid if automation.surplus is not None else None
         self.lines: list[dict[str, Any]] = []
@@ -231,9 +232,10 @@ class Replay:
         for name, relay in synthetic.items():
             sim = self.sims[relay]
             signals[name] = SignalInput(sim.power_w if sim.on else 0.0, now)
-        relays = {r: RelayInput(s.output, _SOURCES[s.source], s.since)
-                  for r, s in self.sims.items()}
-        return Inputs(signals=signals, tariff=inputs.tariff, relays=relays,
+        if self.relay_inputs is None:  # rebuilt only after a relay changed
+            self.relay_inputs = {r: RelayInput(s.output, _SOURCES[s.source], s.since)
+                                 for r, s in self.sims.items()}
+        return Inputs(signals=signals, tariff=inputs.tariff, relays=self.relay_inputs,
                       offpeak=inputs.offpeak, disabled=frozenset(self.disabled))
 
     # -- the relays' own rules ------------------------------------------------------------
@@ -260,6 +262,7 @@ class Replay:
             self._emit(sim, t)
 
     def _emit(self, sim: SimRelay, t: float) -> None:
+        self.relay_inputs = None  # every change of output or source comes through here
         if not self.started:
             return
         decision = sim.decision
