@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from services.automation.catchup import CatchUp, CatchUpPlan, plan_for_load
+from services.automation.catchup import CatchUp, CatchUpPlan, load_catch_up_windows, plan_catch_up
 from services.automation.conditions import (
     HoldState,
     Outcome,
@@ -51,7 +51,7 @@ from services.automation.surplus import (
     SurplusAllocator,
     Verdict,
 )
-from services.automation.units import format_clock
+from services.automation.units import Window, format_clock
 from services.automation.words import Reason, render
 from services.core.contract.orders import ORDERS
 
@@ -77,6 +77,7 @@ class _Pre:
 
 
 _FREE = Reason("idle")
+_NONE_GIVEN = Outcome(Truth.FAILS)  # an empty condition list: never holds
 
 
 @dataclass
@@ -131,9 +132,13 @@ class Engine:
         self._conditions = {load.relay: tuple((key, conds, f"{load.relay}.{key}")
                                               for key, conds in load.conditions().items())
                             for load in config.loads}
+        self._by = {load.relay: format_clock(config.by_of(load)) for load in config.loads}
         self._read_relays = frozenset().union(*(
             uses_relays(conds) for load in config.loads for conds in load.conditions().values()))
         self._last: tuple[Mapping[str, Any], _Live] | None = None
+        # Catch-up windows per (relay, learned off-peak): they change when the meter's do.
+        self._windows: dict[tuple[str, tuple[Window, ...] | None], tuple[Window, ...] | None]
+        self._windows = {}
 
     # -- helpers -----------------------------------------------------------------------
 
@@ -248,11 +253,18 @@ class Engine:
         lt.on_s = lt.ls.counter.on_time_s(now)
 
     def _plan(self, lt: _LoadTick, now: datetime, inputs: Inputs) -> CatchUpPlan | None:
-        """Rule 7's plan, for a load with a daily minimum."""
-        if lt.load.daily is None or lt.load.daily.min_on is None:
+        """Rule 7's plan (catchup.plan_for_load, its windows kept), for a daily minimum."""
+        load = lt.load
+        if load.daily is None or load.daily.min_on is None:
             return None
-        return plan_for_load(self.config, lt.load, self.day, now, lt.on_s,
-                             learned_offpeak=inputs.offpeak)
+        key = (load.relay, inputs.offpeak)
+        if key not in self._windows:
+            if len(self._windows) > 64:  # a meter whose learned hours keep changing
+                self._windows.clear()
+            self._windows[key] = load_catch_up_windows(self.config, load, inputs.offpeak)
+        return plan_catch_up(self.day, now, max(0.0, load.daily.min_on - lt.on_s),
+                             self._windows[key], self.config.by_of(load),
+                             tick_s=self.config.tick_s)
 
     def _decide(self, lt: _LoadTick, now: datetime, verdict: Verdict | None,
                 alloc: SurplusAllocator) -> Decision:
@@ -271,14 +283,17 @@ class Engine:
                         remaining_s=None if plan is None else plan.owed_s,
                         latest_start=None if plan is None else plan.latest_start,
                         starts_today=ls.starts_today, min_on_s=min_on,
-                        by=None if min_on is None else format_clock(self.config.by_of(load)),
+                        by=None if min_on is None else self._by[load.relay],
                         events=tuple(events))
 
     def _rules_1_to_7(self, lt: _LoadTick, snap: Snapshot, hold: HoldState,
                       inputs: Inputs) -> tuple[_Pre, HoldState]:
         outcomes: dict[str, Outcome] = {}
         for key, conds, prefix in self._conditions[lt.load.relay]:
-            outcomes[key], hold = evaluate(conds, snap, hold, prefix)
+            if conds:
+                outcomes[key], hold = evaluate(conds, snap, hold, prefix)
+            else:  # nothing to hold, nothing to time (and no for_s entry to drop)
+                outcomes[key] = _NONE_GIVEN
         lt.plan = self._plan(lt, snap.now, inputs)
         pre = self._prohibitions(lt, snap, outcomes)
         return pre or self._rules_6_7(lt, snap.now, outcomes["require"]), hold
@@ -328,7 +343,7 @@ class Engine:
     def _catch_up_reason(self, key: str, lt: _LoadTick, plan: CatchUpPlan) -> Reason:
         daily = lt.load.daily
         return Reason.of(key, owed_s=round(plan.owed_s), available_s=round(plan.available_s),
-                         by=f"{plan.by:%H:%M}",
+                         by=self._by[lt.load.relay],
                          offpeak=daily is not None and daily.catch_up == "offpeak")
 
     def _rules_6_7(self, lt: _LoadTick, now: datetime, require: Outcome) -> _Pre:
@@ -399,16 +414,17 @@ class Engine:
         """The allocator's verdict with its figures (what was left for the load, its need)."""
         have, need = alloc.figures.get(load.relay, (alloc.available_w, None))
         surplus = load.surplus
+        # To 10 W: what a reader needs, and the sentence repeats (rendered once) tick to tick.
         return Reason.of(key, code=verdict.code,
-                         available_w=None if have is None else round(have),
-                         need_w=None if need is None else round(need),
+                         available_w=None if have is None else round(have, -1),
+                         need_w=None if need is None else round(need, -1),
                          on_after_s=None if surplus is None else surplus.on_after_s,
                          off_after_s=None if surplus is None else surplus.off_after_s,
                          step_s=self.alloc_config.step_s)
 
     def _choose(self, lt: _LoadTick, now: datetime, verdict: Verdict | None,
                 alloc: SurplusAllocator) -> tuple[str, Status, Hold | None, Reason]:
-        load, pre, plan = lt.load, lt.pre, lt.plan
+        load, pre = lt.load, lt.pre
         assert pre is not None
         on_value = self.on_value(load)
         if pre.prohibition:  # rules 1-5 act at once, whatever min_on/min_off say
@@ -427,14 +443,18 @@ class Engine:
                 default = load.default or "off"
                 waiting = (None if verdict is None
                            else self._surplus_reason("waiting", load, verdict, alloc))
-                later = plan is not None and plan.verdict is CatchUp.WAIT
-                choice = default, "idle", Reason.of(
-                    "idle", value=default, surplus=waiting,
-                    catch_up_at=f"{plan.latest_start:%H:%M}" if later and plan is not None
-                    and plan.latest_start is not None else None,
-                    owed_s=None if plan is None else round(plan.owed_s),
-                    by=None if plan is None else f"{plan.by:%H:%M}")
+                choice = default, "idle", self._idle_reason(lt, default, waiting)
         return self._bind(lt, now, choice)
+
+    def _idle_reason(self, lt: _LoadTick, default: str, waiting: Reason | None) -> Reason:
+        """Nothing applies: the default, what it waits for, and a catch-up to come."""
+        plan = lt.plan
+        if plan is None or plan.verdict is not CatchUp.WAIT or plan.latest_start is None:
+            return Reason.of("idle", value=default, surplus=waiting)
+        start = plan.latest_start
+        return Reason.of("idle", value=default, surplus=waiting,
+                         catch_up_at=f"{start.hour:02d}:{start.minute:02d}",
+                         owed_s=round(plan.owed_s), by=self._by[lt.load.relay])
 
     @staticmethod
     def _bind(lt: _LoadTick, now: datetime, choice: Choice

@@ -37,7 +37,10 @@ class Reason:
 
     def get(self, name: str) -> Any:
         """A parameter, or None."""
-        return next((v for k, v in self.params if k == name), None)
+        for k, v in self.params:
+            if k == name:
+                return v
+        return None
 
     def render(self, lang: Lang) -> str:
         """The sentence in ``lang``."""
