@@ -19,9 +19,9 @@ from zoneinfo import ZoneInfo
 
 import yaml
 
+from services.app.replay import Replay
 from services.automation import engine as engine_module
 from services.automation.config import AutomationConfig
-from services.automation.replay import Replay
 from services.automation.replay_rows import load_rows
 from services.relays.config import RelayConfig
 

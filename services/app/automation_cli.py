@@ -1,7 +1,7 @@
 """`enerbox automation replay` (the dry run's command line: config, input, output, exits)
 and `enerbox automation record` (the bus's inputs as replay rows, to replay any day).
 
-The replay itself is services.automation.replay (pure); this reads the whole configuration
+The replay itself is services.app.replay (pure); this reads the whole configuration
 (the automation section and the relays it drives), the rows (a JSONL file, stdin, or a day of
 the local history), prints one JSON line per relay change on stdout and the summary on
 stderr. Exit 2 with the reason on a bad configuration or an unreadable row.
@@ -25,9 +25,9 @@ from zoneinfo import ZoneInfo
 import paho.mqtt.client as mqtt
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
+from services.app.replay import ReplayError, replay
 from services.app.root_config import history_file, load_config
 from services.automation.config import AutomationConfig
-from services.automation.replay import ReplayError, replay
 from services.automation.replay_history import as_jsonl, history_rows
 from services.automation.replay_rows import PLAYED, READ, Row, RowError, load_rows
 from services.core.bus import new_client

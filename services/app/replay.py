@@ -8,6 +8,9 @@ tick's time (through the same `InputTracker` the service uses); the relays' own 
 the engine as its `RelayInput`. The recording is the home without the steered loads: while
 a load is on, its `power_w` is added to the `surplus.grid` signal, and a `power_from` signal
 the recording never carries reads `power_w` while on, 0 while off.
+
+It lives in the composition root because it joins two services' rules (no service imports
+another).
 """
 
 from __future__ import annotations
