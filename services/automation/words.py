@@ -203,16 +203,19 @@ def conditions(conds: object, lang: Lang) -> str:
     """Several maps (any of them): 'plage 10:00-18:00 ; plage 20:00-22:00'."""
     if not isinstance(conds, tuple | list):
         return condition(conds, lang)
-    return " ; ".join(condition(c, lang) for c in conds) or UNKNOWN
+    sep = " ; " if lang == "fr" else "; "
+    return sep.join(condition(c, lang) for c in conds) or UNKNOWN
 
 
-def _windows(conds: object) -> str:
+def _windows(conds: object, lang: Lang) -> str:
     """The allow windows as '10:00-18:00' (a map without time in words)."""
     if not isinstance(conds, tuple | list):
         return UNKNOWN
-    shown = [str(c.time) if isinstance(getattr(c, "time", None), Window) else
-             condition(c, "fr") for c in conds]
-    return ", ".join(shown) or UNKNOWN
+    # A window alone reads '10:00-18:00'; a map with more keys (days...) reads in full.
+    shown = [str(c.time) if isinstance(getattr(c, "time", None), Window)
+             and getattr(c, "model_fields_set", None) == {"time"} else condition(c, lang)
+             for c in conds]
+    return (" ; " if lang == "fr" else "; ").join(shown) or UNKNOWN
 
 
 # -- the sentences -------------------------------------------------------------------------
@@ -242,7 +245,7 @@ def _blocked(r: Reason, lang: Lang) -> str:
 
 
 def _outside_allow(r: Reason, lang: Lang) -> str:
-    where = _windows(r.get("allow"))
+    where = _windows(r.get("allow"), lang)
     return (f"hors des plages autorisées ({where})" if lang == "fr"
             else f"outside the allowed windows ({where})")
 
