@@ -139,6 +139,7 @@ class Engine:
         # Catch-up windows per (relay, learned off-peak): they change when the meter's do.
         self._windows: dict[tuple[str, tuple[Window, ...] | None], tuple[Window, ...] | None]
         self._windows = {}
+        self._offgrid_now: tuple[str, float] | None = None  # this tick's charger state, amps
 
     # -- helpers -----------------------------------------------------------------------
 
@@ -400,20 +401,28 @@ class Engine:
                 on=on, free=not lt.pre.prohibition,
                 measured_w=self._number(snap, lt.load.power_from), on_for_other_reason=other)
         offgrid: OffGridNow | None = None
+        self._offgrid_now = None
         if surplus.offgrid is not None:
             charger = snap.signals.get(surplus.offgrid.charger)
             current = self._number(snap, surplus.offgrid.battery_current)
             if charger is not None and not charger.stale and current is not None:
                 offgrid = OffGridNow(charger_full=str(charger.value).lower() in FULL_CHARGER,
                                      battery_a=current)
+                self._offgrid_now = (str(charger.value).lower(), round(current, 1))
         grid = self._number(snap, surplus.grid)
         return alloc.step(snap.now.timestamp(), grid, loads_now, offgrid=offgrid, day=day)
 
     def _surplus_reason(self, key: str, load: LoadConfig, verdict: Verdict,
                         alloc: SurplusAllocator) -> Reason:
         """The allocator's verdict with its figures (what was left for the load, its need)."""
-        have, need = alloc.figures.get(load.relay, (alloc.available_w, None))
         surplus = load.surplus
+        if self._offgrid_now is not None:  # no export to see: the charger and the battery
+            charger, amps = self._offgrid_now
+            return Reason.of(key, code=verdict.code, charger=charger, battery_a=amps,
+                             on_after_s=None if surplus is None else surplus.on_after_s,
+                             off_after_s=None if surplus is None else surplus.off_after_s,
+                             step_s=self.alloc_config.step_s)
+        have, need = alloc.figures.get(load.relay, (alloc.available_w, None))
         # To 10 W: what a reader needs, and the sentence repeats (rendered once) tick to tick.
         return Reason.of(key, code=verdict.code,
                          available_w=None if have is None else round(have, -1),

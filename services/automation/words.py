@@ -33,7 +33,7 @@ class Reason:
     @classmethod
     def of(cls, key: str, **params: Any) -> Reason:
         """Reason.of("catch_up", owed_s=4800, by="06:00")."""
-        return cls(key, tuple(sorted(params.items())))
+        return cls(key, tuple(params.items()))  # one call site, one order: equal reasons
 
     def get(self, name: str) -> Any:
         """A parameter, or None."""
@@ -297,8 +297,18 @@ def _unreachable(r: Reason, lang: Lang) -> str:
             f"catch-up time left before {by}: running what is left")
 
 
+def _offgrid(r: Reason, lang: Lang) -> str:
+    """'chargeur en float, batterie -3.1 A' (off-grid: no export to count)."""
+    charger, amps = text(r.get("charger")), _number(r.get("battery_a"))
+    current = UNKNOWN if amps is None else f"{amps:+.1f} A"
+    return (f"chargeur en {charger}, batterie {current}" if lang == "fr"
+            else f"charger in {charger}, battery {current}")
+
+
 def _figures(r: Reason, lang: Lang) -> str:
     """'(1 200 W disponibles, 3 100 W nécessaires)' when the allocator gave figures."""
+    if r.get("charger") is not None:
+        return f" ({_offgrid(r, lang)})"
     have, need = r.get("available_w"), r.get("need_w")
     if _number(have) is None:
         return ""
@@ -322,6 +332,10 @@ def _surplus(r: Reason, lang: Lang) -> str:
                 else f"surplus short{_figures(r, lang)}, off after {after}")
     if code == "other_reason":
         return "surplus : allumé par ailleurs" if fr else "surplus: on for another reason"
+    if r.get("charger") is not None:
+        return f"surplus : {_offgrid(r, lang)}" if fr else f"surplus: {_offgrid(r, lang)}"
+    if _number(r.get("available_w")) is None:
+        return "surplus : allumé" if fr else "surplus: on"
     have = watts(r.get("available_w"), lang)
     return f"surplus : {have} disponibles" if fr else f"surplus: {have} available"
 

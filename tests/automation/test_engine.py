@@ -386,3 +386,24 @@ def test_a_state_dict_other_than_the_last_one_is_read_not_reused() -> None:
         _, state = engine.tick(now + timedelta(minutes=5 * k), Inputs(relays=relays), state)
     again, _ = engine.tick(now + timedelta(minutes=5), Inputs(relays=relays), saved)
     assert again["pump"].on_today_s == 300  # from the saved state, not the live hour
+
+
+def test_offgrid_reasons_name_the_charger_and_the_battery() -> None:
+    """Off-grid there is no export to count: the reason says what the charger and battery do."""
+    signals = {"charger": {"source": "vedirect/mppt", "field": "charge_state",
+                           "stale_after_s": 60},
+               "battery_a": {"source": "vedirect/bmv", "field": "current_a",
+                             "stale_after_s": 60}}
+    load = {"relay": "pump", "power_w": 500,
+            "surplus": {"margin_w": 0, "on_after_s": 60, "off_import_w": 0, "off_after_s": 60}}
+    config = AutomationConfig.model_validate({
+        "signals": signals, "loads": [load],
+        "surplus": {"offgrid": {"charger": "charger", "battery_current": "battery_a"}}})
+    now = at(SUMMER, "12:00")
+    inputs = Inputs(signals={"charger": SignalInput("float", now),
+                             "battery_a": SignalInput(3.24, now)},
+                    relays={"pump": RelayInput("off")})
+    decisions, _ = Engine(config).tick(now, inputs)
+    assert decisions["pump"].reason == ("surplus suffisant (chargeur en float, batterie +3.2 A),"
+                                        " allumage après 1 min")
+    assert "?" not in decisions["pump"].reason_en
