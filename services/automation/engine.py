@@ -97,6 +97,30 @@ class _LoadTick:
         return None if self.ri is None else _counts_on(self.ri)
 
 
+class _Instant(datetime):
+    """A datetime that knows its epoch seconds: the rules ask ~10 times per load and tick, and
+    an aware datetime's timestamp() costs ~1.8 us here. Arithmetic on it gives instants
+    without the cache, which compute theirs as usual."""
+
+    __slots__ = ("_epoch",)
+    _epoch: float
+
+    @classmethod
+    def of(cls, now: datetime) -> datetime:
+        """``now`` (aware) with its epoch seconds kept."""
+        inst = cls(now.year, now.month, now.day, now.hour, now.minute, now.second,
+                   now.microsecond, tzinfo=now.tzinfo, fold=now.fold)
+        inst._epoch = now.timestamp()
+        return inst
+
+    def timestamp(self) -> float:
+        """Epoch seconds, kept when made by `of`."""
+        try:
+            return self._epoch
+        except AttributeError:
+            return super().timestamp()
+
+
 @dataclass
 class _Live:
     """The objects behind a state dict: per-load state, for_s timers, the allocator."""
@@ -212,7 +236,7 @@ class Engine:
 
         Give back the returned dict untouched (its engine keys) as the next tick's ``state``.
         """
-        now = now.astimezone(self.tz)
+        now = _Instant.of(now.astimezone(self.tz))
         live = self._resume(state)
         today = self.day.day_of(now)
         ticks = [_LoadTick(load, live.loads[load.relay], inputs.relays.get(load.relay))
