@@ -76,9 +76,6 @@ def test_offgrid_the_load_that_gave_way_stays_off_while_the_battery_cannot_carry
     assert len(day.on_spans(P)) == 1  # today: 20 runs of 5 min between 14:00 and 16:00
 
 
-@pytest.mark.xfail(strict=True, reason="engine: off-grid, the surplus reason renders "
-                   "available_w (None: there is no grid figure) as '? W disponibles' / '? W "
-                   "available' instead of the charger state and battery current")
 def test_offgrid_reasons_say_what_the_charger_and_battery_do() -> None:
     cfg = config(loads(min_off_s=900, max_starts_per_hour=3), surplus=OFFGRID)
     day = run_day(cfg, Script(signals=signals), at(DAY, "11:30"), at(DAY, "14:30"), step_s=5)
