@@ -16,8 +16,9 @@ HOME_DAY_LENGTH_S = 1200.0  # a simulated day in 20 minutes: one hour every 50 s
 # AC power at the clear-sky peak per kWc (inverter and cabling losses, warm panels).
 _AC_PER_KWC_VA = 900.0
 # Two clouds in the afternoon, deep enough for the meter to show import while they pass;
-# after the water heater's switch-on and clear of the stack's peak (15:06-15:30).
-HOME_CLOUDS = (Cloud(13.9, 14.05, 0.6), Cloud(16.0, 16.5, 0.7))
+# after the water heater's and the pool pump's switch-ons (about 12:50 and 14:10), clear
+# of the stack's peak (15:06-15:30).
+HOME_CLOUDS = (Cloud(14.5, 14.65, 0.6), Cloud(16.0, 16.5, 0.7))
 
 
 def home_profile(

@@ -98,7 +98,7 @@ def test_draws_power_and_relay_powers_from_the_example_config() -> None:
     assert draws_power("on") and draws_power("confort") and draws_power("confort-1")
     assert not any(draws_power(v) for v in ("off", "eco", "hors-gel", "arret"))
     powers = relay_powers(ROOT / "config" / "enerbox.yaml")
-    assert powers == {"water-heater": 3000.0, "pool-pump": 1000.0, "living": 1500.0,
+    assert powers == {"water-heater": 3000.0, "pool-pump": 750.0, "living": 1500.0,
                       "bedroom": 1000.0}
     assert relay_powers(None) == {}
     assert relay_powers(Path("/nonexistent/enerbox.yaml")) == {}
