@@ -443,7 +443,8 @@ class Engine:
         if self._offgrid_now is not None:  # no export to see: the charger and the battery
             charger, amps = self._offgrid_now
             return Reason.of(key, code=verdict.code, charger=charger, battery_a=amps,
-                             on_after_s=None if surplus is None else surplus.on_after_s,
+                             on_after_s=verdict.on_after_s if verdict.on_after_s is not None
+                             else None if surplus is None else surplus.on_after_s,
                              off_after_s=None if surplus is None else surplus.off_after_s,
                              step_s=self.alloc_config.step_s)
         have, need = alloc.figures.get(load.relay, (alloc.available_w, None))

@@ -86,12 +86,19 @@ class Verdict:
     wants_on: bool
     reason: str
     code: str  # stable key of the reason, for translations: see CODES
+    on_after_s: float | None = None  # the wait before a switch-on, when backed off (off-grid)
 
 
 CODES = ("stale", "not_free", "other_reason", "waiting", "allotted", "waiting_step",
          "switched_on", "on", "short", "switched_off")
 
 _ABSENT = LoadNow(on=False, free=False)  # a load the caller did not describe: held off
+# Off-grid there is no surplus figure to see, only "try and watch the battery": a load that
+# had to give way waits twice as long before its next try, per give-way in a row (at most 32
+# times on_after_s), so it stops cycling every on_after_s + off_after_s. A run that lasted
+# BACKOFF_RESET_S, or a new day, starts the count again.
+BACKOFF_RESET_S = 3600.0
+BACKOFF_MAX_DOUBLINGS = 5
 
 
 @dataclass(slots=True)
@@ -99,6 +106,8 @@ class _Timers:
     wants_on: bool = False
     allotted_since: float | None = None
     unallotted_since: float | None = None
+    gave_way: int = 0  # off-grid give-ways in a row
+    on_at: float | None = None  # when the allocator last switched it on (epoch s)
 
 
 class SurplusAllocator:
@@ -111,6 +120,7 @@ class SurplusAllocator:
         self._timers = {load.id: _Timers() for load in self.loads}
         self._last_on_s: float | None = None
         self._last_step_s: float | None = None
+        self._day: int | None = None
         self.available_w: float | None = None  # after the reserve; None while stale or off-grid
         # (what was left for it, what it needed) in W per load walked on the grid this step
         self.figures: dict[str, tuple[float, float]] = {}
@@ -136,6 +146,10 @@ class SurplusAllocator:
         if self._last_step_s is not None and now_s < self._last_step_s:
             self._restart(clear_last_on=True)  # the clock went back: no timer can be trusted
         self._last_step_s = now_s
+        if day != self._day:  # a new day: every off-grid load tries afresh
+            self._day = day
+            for timers in self._timers.values():
+                timers.gave_way = 0
         stale = offgrid is None if self.config.offgrid is not None else grid_w is None
         ranked = self.order(day)
         self.figures = {}
@@ -211,6 +225,9 @@ class SurplusAllocator:
             return Verdict(False, True, f"surplus short for {short:.0f} s of "
                            f"{load.off_after_s:g} s: {why}", "short")
         t.wants_on, t.unallotted_since = False, None
+        if self.config.offgrid is not None:
+            ran = None if t.on_at is None else now_s - t.on_at
+            t.gave_way = 0 if ran is not None and ran >= BACKOFF_RESET_S else t.gave_way + 1
         return Verdict(False, False, f"switched off: {why}", "switched_off")
 
     def _advance_allotted(self, load: RoutedLoad, why: str, now_s: float, *,
@@ -223,14 +240,22 @@ class SurplusAllocator:
         if t.wants_on:
             return Verdict(True, True, f"on surplus: {why}", "on")
         held = now_s - t.allotted_since
-        if held < load.on_after_s:
-            return Verdict(True, False, f"allotted for {held:.0f} s of {load.on_after_s:g} s:"
-                           f" {why}", "allotted")
+        wait = load.on_after_s * self._backoff(t)
+        if held < wait:
+            tries = f" (backed off: gave way {t.gave_way} times in a row)" if t.gave_way else ""
+            return Verdict(True, False, f"allotted for {held:.0f} s of {wait:g} s:"
+                           f" {why}{tries}", "allotted", None if not t.gave_way else wait)
         if not may_switch:
             return Verdict(True, False, f"waiting for its turn (one switch-on per "
                            f"{self.config.step_s:g} s)", "waiting_step")
-        t.wants_on, self._last_on_s = True, now_s
+        t.wants_on, self._last_on_s, t.on_at = True, now_s, now_s
         return Verdict(True, True, f"switched on: {why}", "switched_on")
+
+    def _backoff(self, t: _Timers) -> float:
+        """How many times on_after_s an off-grid load waits (1 on the grid)."""
+        if self.config.offgrid is None:
+            return 1.0
+        return float(2 ** min(t.gave_way, BACKOFF_MAX_DOUBLINGS))
 
     def _restart(self, *, clear_last_on: bool) -> None:
         """Forget the average and the allotment timers (what the loads were switched to stays)."""
@@ -247,8 +272,10 @@ class SurplusAllocator:
             "ema": self._ema.to_dict(),
             "last_on_s": self._last_on_s,
             "last_step_s": self._last_step_s,
+            "day": self._day,
             "loads": {lid: {"wants_on": t.wants_on, "allotted_since_s": t.allotted_since,
-                            "unallotted_since_s": t.unallotted_since}
+                            "unallotted_since_s": t.unallotted_since, "gave_way": t.gave_way,
+                            "on_at_s": t.on_at}
                       for lid, t in self._timers.items()},
         }
 
@@ -260,6 +287,8 @@ class SurplusAllocator:
         alloc._ema.load(data.get("ema"))
         alloc._last_on_s = finite(data.get("last_on_s"))
         alloc._last_step_s = finite(data.get("last_step_s"))
+        day = data.get("day")
+        alloc._day = day if isinstance(day, int) and not isinstance(day, bool) else None
         saved = data.get("loads")
         for lid, timers in alloc._timers.items():
             one = saved.get(lid) if isinstance(saved, dict) else None
@@ -267,6 +296,9 @@ class SurplusAllocator:
                 timers.wants_on = one.get("wants_on") is True
                 timers.allotted_since = finite(one.get("allotted_since_s"))
                 timers.unallotted_since = finite(one.get("unallotted_since_s"))
+                count = one.get("gave_way")
+                timers.gave_way = count if isinstance(count, int) and count >= 0 else 0
+                timers.on_at = finite(one.get("on_at_s"))
         return alloc
 
 

@@ -7,10 +7,9 @@ invariants on every tick.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping
 from datetime import datetime, timedelta
-
-import pytest
 
 from tests.automation.days import Script, Values, at, run_day
 from tests.automation.scenario_days import config
@@ -66,14 +65,16 @@ def test_offgrid_float_then_the_battery_discharges_the_last_load_gives_way() -> 
                if t >= heater[1])
 
 
-@pytest.mark.xfail(strict=True, reason="surplus: off-grid, an off load is allotted with no "
-                   "headroom (DESIGN.md says so: float and not discharging), so the load that "
-                   "just gave way comes back as soon as the battery recovers and cycles every "
-                   "on_after_s + off_after_s unless min_off_s/max_starts_per_hour bound it")
-def test_offgrid_the_load_that_gave_way_stays_off_while_the_battery_cannot_carry_it() -> None:
+def test_offgrid_the_load_that_gave_way_backs_off() -> None:
+    """From 14:00 the pump does not fit: each try costs the battery, so each give-way doubles
+    the wait before the next try (on_after_s x 2^n, n give-ways in the last hour)."""
     day = run_day(config(loads(), surplus=OFFGRID), Script(signals=signals), at(DAY, "11:00"),
                   at(DAY, "16:00"), step_s=5)
-    assert len(day.on_spans(P)) == 1  # today: 20 runs of 5 min between 14:00 and 16:00
+    tries = [span for span in day.on_spans(P) if span[0] >= WEAKER]
+    assert 3 <= len(tries) <= 6  # without the back-off: 20 runs of 5 min in these 2 h
+    waits = [(b[0] - a[1]).total_seconds() for a, b in itertools.pairwise(tries)]
+    assert waits == sorted(waits) and waits[0] >= 2 * 60
+    assert len(day.on_spans(H)) == 1  # the heater never gave way
 
 
 def test_offgrid_reasons_say_what_the_charger_and_battery_do() -> None:

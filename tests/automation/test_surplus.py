@@ -237,9 +237,10 @@ def test_offgrid_float_then_a_battery_that_starts_discharging() -> None:
                 history.append((t, lid, v.wants_on))
                 on[lid] = v.wants_on
     # On in priority order one step apart; off in reverse, each after its own off_after_s
-    # (the heater's counted from the tick after the pump's relay is seen off).
+    # (the heater's counted from the tick after the pump's relay is seen off). Each gave way
+    # once: back in the sun each waits twice its on_after_s (the off-grid back-off).
     assert history == [(60, "heater", True), (120, "pump", True), (720, "pump", False),
-                       (725 + 120, "heater", False), (1260, "heater", True), (1320, "pump", True)]
+                       (725 + 120, "heater", False), (1320, "heater", True), (1380, "pump", True)]
     assert alloc.step(1800, None, {}, offgrid=None)["heater"].code == "stale"
 
 
@@ -419,3 +420,27 @@ def test_properties(config: AllocatorConfig, loads: list[RoutedLoad],
                     since = short_since[lid]
                     assert since is not None and t - since >= by_id[lid].off_after_s
                 on[lid] = v.wants_on
+
+
+def test_offgrid_back_off_doubles_per_give_way_and_restarts_on_a_new_day() -> None:
+    config = AllocatorConfig(step_s=0, offgrid=OffGridConfig(discharge_a=2))
+    pump = RoutedLoad(id="pump", priority=1, power_w=500, on_after_s=60, off_after_s=60)
+    alloc = SurplusAllocator(config, [pump])
+    on, t, starts = False, 0, []
+    while t < 4 * 3600:
+        # The pump does not fit: on, the battery discharges 5 A; off, it charges 3 A.
+        og = OffGridNow(charger_full=True, battery_a=-5.0 if on else 3.0)
+        wants = alloc.step(t, None, {"pump": LoadNow(on=on)}, offgrid=og, day=1)["pump"].wants_on
+        if wants and not on:
+            starts.append(t)
+        on = wants
+        t += 5
+    # minus the run (off_after_s + the tick it is seen short) and the tick it is seen allotted
+    waits = [b - a - 60 - 10 for a, b in itertools.pairwise(starts)]
+    assert waits[:5] == [120, 240, 480, 960, 1920] and set(waits[5:]) == {1920}
+    resumed = SurplusAllocator.from_dict(config, [pump], alloc.to_dict())
+    og = OffGridNow(charger_full=True, battery_a=3.0)
+    assert "backed off" in resumed.step(t, None, {"pump": LoadNow(on=False)}, offgrid=og,
+                                        day=1)["pump"].reason
+    fresh = resumed.step(t + 5, None, {"pump": LoadNow(on=False)}, offgrid=og, day=2)["pump"]
+    assert "backed off" not in fresh.reason
