@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import serial
 
-from services.sim.cli import build_parser
+from services.sim.cli import _day_profile, build_parser
 from services.sim.pty_port import PtyPort
 from services.sim.tic import TicMeterSim
 from services.teleinfo.protocol import Decoder, Frame, Mode
@@ -149,7 +149,16 @@ def test_parser_defaults() -> None:
     args = build_parser().parse_args(["tic"])
     assert (args.sim, args.mode, args.phases, args.tariff) == ("tic", "historique", 1, "base")
     assert args.link == Path("run/sim/tic0") and args.speed == 1.0
-    assert (args.day_length_s, args.peak_at_s, args.peak_duration_s) == (600.0, 120.0, 30.0)
+    assert (args.peak_at_s, args.peak_duration_s, args.home, args.follow) == (120.0, 30.0,
+                                                                              False, None)
+    assert _day_profile(args).day_length_s == 600.0  # the default day, from midnight
+    assert _day_profile(args).start_hour == 0.0
+    home = build_parser().parse_args(["tic", "--home", "--follow", "127.0.0.1:1883"])
+    assert home.follow == ("127.0.0.1", 1883)
+    assert _day_profile(home).pv_peak_va > 0
+    for bad in ("1883", "host:", "host:99999"):
+        with pytest.raises(SystemExit):
+            build_parser().parse_args(["tic", "--follow", bad])
     with pytest.raises(SystemExit):
         build_parser().parse_args(["tic", "--speed", "0"])
 
