@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -115,7 +115,7 @@ def run_day(config: AutomationConfig, script: Script, start: datetime, end: date
             out[r] = new_out
             source[r] = "auto" if real is None else real.source
         day.ticks.append((now, decisions))
-        now += step
+        now = (now.astimezone(UTC) + step).astimezone(start.tzinfo)  # real seconds across DST
     return day
 
 
