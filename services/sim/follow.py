@@ -18,7 +18,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from services.core.contract import ON_ORDERS, DeviceState, Rejection, TopicKind, Topics
+from services.core.contract import ON_ORDERS, Rejection, RelayReport, TopicKind, Topics
 
 log = logging.getLogger(__name__)
 
@@ -33,15 +33,6 @@ def draws_power(output: str) -> bool:
     "on"); eco heats to a lower set point that a mild simulated day never calls for.
     """
     return output == "on" or output in ON_ORDERS
-
-
-def relay_output(state: DeviceState) -> str | None:
-    """The output a relay's state reports: ``state`` (a switch) or ``order`` (a zone)."""
-    for key in ("state", "order"):
-        value = state.fields.get(key)
-        if isinstance(value, str):
-            return value
-    return None
 
 
 def relay_powers(config_file: Path | None) -> dict[str, float]:
@@ -134,8 +125,8 @@ class RelayFollower:
             with self._lock:
                 self._on.pop(topic.device, None)
             return
-        state = DeviceState.decode(bytes(msg.payload))
-        output = None if isinstance(state, Rejection) else relay_output(state)
+        report = RelayReport.decode(bytes(msg.payload))
+        output = None if isinstance(report, Rejection) else report.output
         with self._lock:
             if output is None:
                 self._on.pop(topic.device, None)
