@@ -113,15 +113,17 @@ def test_page_live_values_commands_and_history(stack: Stack, browser: Browser) -
                                timeout=15_000)
         assert page.is_hidden("#ws-status")
 
-        # Live values: a number that moves as the simulated meter plays its profile.
+        # Live values: numbers that move as the simulated meter plays its profile (drawing
+        # or, at midday, feeding in: then the import stays 0 and the export moves).
         grid = page.locator("#grid-import")
         page.wait_for_function(
             "() => /\\d/.test(document.querySelector('#grid-import').textContent)",
             timeout=15_000)
-        first = number(grid.inner_text())
+        first = [page.get_attribute(f"#grid-{way}", "data-value") for way in ("import", "export")]
         page.wait_for_function(
-            "(v) => { const t = document.querySelector('#grid-import').dataset.value;"
-            " return t !== '' && Number(t) !== v; }", arg=first, timeout=15_000)
+            "(v) => ['import', 'export'].some((way, i) => {"
+            " const t = document.querySelector('#grid-' + way).dataset.value;"
+            " return t !== undefined && t !== '' && t !== v[i]; })", arg=first, timeout=15_000)
         assert "VA" in grid.inner_text()
         assert page.inner_text("#tariff-period").strip() not in ("", "—")
         assert page.get_attribute("#tempo-today", "data-colour") in ("blue", "white", "red")
