@@ -27,7 +27,9 @@ def config_data(tmp_path: Path, broker: Broker, prefix: str) -> dict[str, Any]:
     """A water heater routed on the Linky's export, ticking twice a second."""
     return {
         "general": {"data_dir": str(tmp_path / "data")},
-        "mqtt": {"host": broker.host, "port": broker.port, "prefix": prefix},
+        # States expire in 6 s, so an unchanged one is republished every 2 s.
+        "mqtt": {"host": broker.host, "port": broker.port, "prefix": prefix,
+                 "state_expiry_s": 6},
         "homeassistant": {"discovery_prefix": f"{prefix}/ha"},
         "automation": {
             "tick_s": 0.5,
@@ -231,7 +233,7 @@ def test_switch_off_clears_the_wish_and_on_brings_it_back(harness: Harness) -> N
     assert state["enabled"] is False and state["wish"] is None
     # Once: no wish while disabled, however many ticks pass.
     ticks = harness.w.count()
-    harness.state(lambda s: True, after=ticks, timeout=40)  # a later state (unchanged: ≤30 s)
+    harness.state(lambda s: True, after=ticks, timeout=20)  # a later state (unchanged: ≤2 s)
     with harness.w.lock:
         wishes = [m for m in harness.w.messages[start:] if m.topic == harness.auto_topic]
     assert [m.payload for m in wishes] == [b""]
