@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from services.automation.conditions import Condition
@@ -88,7 +88,7 @@ _ANY = st.recursive(
     | st.builds(Reason, st.sampled_from(KEYS)),
     lambda inner: st.lists(inner, max_size=3) | st.tuples(inner, inner)
     | st.dictionaries(st.text(max_size=4), inner, max_size=2),
-    max_leaves=6,
+    max_leaves=4,
 )
 _NAMES = st.sampled_from(["cond", "allow", "inputs", "wish", "left_s", "on_s", "signal",
                           "level", "min", "resume", "owed_s", "available_s", "by", "offpeak",
@@ -97,6 +97,7 @@ _NAMES = st.sampled_from(["cond", "allow", "inputs", "wish", "left_s", "on_s", "
                           "cap", "min_s"])
 
 
+@settings(suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(st.sampled_from(KEYS), st.dictionaries(_NAMES, _ANY, max_size=8),
        st.sampled_from(["fr", "en"]))
 def test_rendering_never_raises(key: str, params: dict[str, Any], lang: Any) -> None:
