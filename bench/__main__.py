@@ -5,6 +5,7 @@ from bench import (
     bench_api_body,
     bench_automation,
     bench_historian,
+    bench_make_run,
     bench_replay,
     bench_shedding,
     bench_teleinfo,
@@ -21,3 +22,4 @@ bench_api.main()
 bench_api_body.main()
 bench_automation.main()
 bench_replay.main()
+bench_make_run.main()

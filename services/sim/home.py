@@ -1,7 +1,7 @@
 """The simulated home of `make run`: one day shared by the Linky and the Victron simulators.
 
 Pure: a LoadProfile (time in, power out) with a house load that leaves room for solar
-routing at midday, a 6 kWc PV curve with a few passing clouds, and the steered loads added by
+routing at midday, a 9 kWc PV curve with a few passing clouds, and the steered loads added by
 the caller (services.sim.follow). The day starts in the late morning so the water heater
 finds a surplus within the first minutes of `make run`.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from services.sim.profile import Cloud, LoadProfile, Peak
 
-HOME_PV_KWC = 6.0
+HOME_PV_KWC = 9.0  # enough for the heater even while the living zone is on confort (1.5 kW)
 HOME_START_HOUR = 11.5  # the simulated clock at start: export covers a 3 kW water heater
 HOME_DAY_LENGTH_S = 1200.0  # a simulated day in 20 minutes: one hour every 50 s
 # AC power at the clear-sky peak per kWc (inverter and cabling losses, warm panels).

@@ -13,7 +13,8 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from tests.conftest import ROOT, free_port, wait_until
+from services.automation.discovery import STATUSES
+from tests.conftest import ROOT, free_port
 
 
 def _processes_mentioning(text: str) -> list[str]:
@@ -31,15 +32,15 @@ def _processes_mentioning(text: str) -> list[str]:
 
 
 HEATER, LINKY = "enerbox/relays/water-heater/state", "enerbox/teleinfo/linky/state"
-
-
-def _heater_on_auto(topic: str, state: dict[str, object]) -> bool:
-    return topic == HEATER and state.get("state") == "on" and state.get("source") == "auto"
+AUTOMATION = "enerbox/automation/water-heater/state"
 
 
 def test_stack_publishes_every_device_and_stops_cleanly(tmp_path: Path) -> None:
-    """Every device's state; then the automation switches the water heater on (by the
-    midday surplus, or by its catch-up at night) and the simulated meter draws its power."""
+    """Every device's state, the automation's included; Ctrl-C leaves nothing running.
+
+    The water heater switched on by the simulated surplus (about 70 s in) is timed by
+    `make bench` (bench/bench_make_run.py); here the automation must be running and
+    deciding."""
     port = free_port()
     run_dir = tmp_path / "run"
     stack = subprocess.Popen(
@@ -48,20 +49,17 @@ def test_stack_publishes_every_device_and_stops_cleanly(tmp_path: Path) -> None:
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
     states: dict[str, dict[str, object]] = {}
-    history: list[tuple[str, dict[str, object]]] = []
-    got_all, heater_on = threading.Event(), threading.Event()
+    got_all = threading.Event()
 
     def on_message(_c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
         if not msg.payload:
             return
         state = json.loads(msg.payload)
         states[msg.topic] = state
-        history.append((msg.topic, state))
         devices = sum("/vedirect/" in t for t in states)
-        if devices == 2 and {LINKY, HEATER, "enerbox/shedding/linky/state"} <= set(states):
+        if devices == 2 and {LINKY, HEATER, AUTOMATION, "enerbox/shedding/linky/state"} <= set(
+                states):
             got_all.set()
-        if _heater_on_auto(msg.topic, state):
-            heater_on.set()
 
     client = mqtt.Client(CallbackAPIVersion.VERSION2)
     client.on_message = on_message
@@ -72,21 +70,13 @@ def test_stack_publishes_every_device_and_stops_cleanly(tmp_path: Path) -> None:
         assert f"mosquitto_sub -h 127.0.0.1 -p {port}" in banner, banner
         client.connect("127.0.0.1", port)
         client.loop_start()
-        assert got_all.wait(30), sorted(states)
+        assert got_all.wait(45), sorted(states)
         assert "enerbox/teleinfo/linky/state" in states
         assert states["enerbox/relays/living/state"]["readback_ok"] is True
         assert "enerbox/shedding/linky/state" in states
         products = {s.get("product_name") for t, s in states.items() if "/vedirect/" in t}
         assert len(products) == 2
-        assert heater_on.wait(240), states.get("enerbox/automation/water-heater/state")
-        on_at = next(i for i, (t, s) in enumerate(history) if _heater_on_auto(t, s))
-        before = [s["net_power_va"] for t, s in history[:on_at] if t == LINKY]
-        wait_until(lambda: [t for t, _ in history[on_at:]].count(LINKY) >= 3, 30, "meter")
-        after = [s["net_power_va"] for t, s in history[on_at:] if t == LINKY]
-        # Its 3 kW on the meter (less 1.5 kW when the living zone left confort at the same
-        # tick, as it does when the heater starts at once, by catch-up).
-        assert isinstance(before[-1], int) and isinstance(after[2], int)
-        assert after[2] - before[-1] > 1200, (before[-3:], after[:3])
+        assert states[AUTOMATION]["status"] in STATUSES
     finally:
         client.loop_stop()
         stack.send_signal(signal.SIGINT)  # what Ctrl-C in `make run` sends
