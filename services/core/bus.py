@@ -123,6 +123,11 @@ class Bus:
         self._subs: dict[str, SubscribeOptions] = {}
         self._connect_hooks: list[Callable[[], None]] = []
         self._lock = threading.Lock()
+        # Held while a retained message is cached and sent, and while a connection re-sends
+        # the cache and turns `connected` on: without it a message published between the
+        # re-send's snapshot and `connected` was neither re-sent nor sent (a teleinfo port
+        # error's diagnostics were lost that way).
+        self._retained_lock = threading.Lock()
         self._was_connected = False
         self._generation = 0  # connections so far: acks are only valid on their own
         self._stopping = False
@@ -199,10 +204,11 @@ class Bus:
     def publish_retained(self, topic: str, payload: Payload, expiry_s: int | None = None) -> None:
         """Retained message, remembered and re-published after every reconnect."""
         now = time.monotonic()
-        with self._lock:
-            self._retained[topic] = _Retained(payload, expiry_s, now)
-        if self.connected.is_set():
-            self._send_retained(topic, payload, expiry_s)
+        with self._retained_lock:
+            with self._lock:
+                self._retained[topic] = _Retained(payload, expiry_s, now)
+            if self.connected.is_set():
+                self._send_retained(topic, payload, expiry_s)
 
     def publish_state(self, topic: str, data: dict[str, Any] | str,
                       expiry_s: int | None = None) -> None:
@@ -218,9 +224,10 @@ class Bus:
 
     def clear_retained(self, topic: str) -> None:
         """Remove a retained message from the broker and from the re-publish cache."""
-        with self._lock:
-            self._retained.pop(topic, None)
-        self._client.publish(topic, b"", qos=1, retain=True)
+        with self._retained_lock:
+            with self._lock:
+                self._retained.pop(topic, None)
+            self._client.publish(topic, b"", qos=1, retain=True)
 
     def event(self, kind: EventKind | str, **data: Any) -> None:
         """Publish a typed event on ``<p>/<service>/events`` (an unknown kind is a bug)."""
@@ -402,22 +409,24 @@ class Bus:
         self._generation += 1
         with self._lock:
             subs = list(self._subs.items())
-            retained = list(self._retained.items())
         for topic_filter, options in subs:
             client.subscribe(topic_filter, options=options)
         # After the subscriptions: the broker handles one connection's packets in order, so
         # whoever sees "online" knows the service already listens.
         client.publish(self.topics.status, "online", qos=1, retain=True)
-        now = time.monotonic()
-        for topic, item in retained:
-            expiry = item.expiry_s
-            if expiry:
-                left = expiry - int(now - item.published_at)
-                if left <= 0:
-                    continue  # expired on the broker too; don't resurrect it
-                expiry = left
-            self._send_retained(topic, item.payload, expiry)
-        self.connected.set()
+        with self._retained_lock:
+            with self._lock:
+                retained = list(self._retained.items())
+            now = time.monotonic()
+            for topic, item in retained:
+                expiry = item.expiry_s
+                if expiry:
+                    left = expiry - int(now - item.published_at)
+                    if left <= 0:
+                        continue  # expired on the broker too; don't resurrect it
+                    expiry = left
+                self._send_retained(topic, item.payload, expiry)
+            self.connected.set()
         self.journal.connected()
         for hook in self._connect_hooks:
             try:

@@ -237,3 +237,33 @@ def test_journal_waits_for_the_recorder_and_survives_a_broker_restart(
     finally:
         bus.stop()
         publish.single(status, "", retain=True, hostname=broker.host, port=broker.port)
+
+
+def test_a_retained_message_published_while_connecting_is_not_lost(
+    broker: Broker, prefix: str, watch: Callable[[str], Watcher]
+) -> None:
+    """A retained message published between the connection's re-send of the cache and the
+    moment the bus says it is connected reaches the broker (a port error's diagnostics were
+    lost in that window)."""
+    topic = f"{prefix}/demo/dev/diagnostics"
+    bus = make_bus(broker, prefix)
+    bus.publish_retained(topic, "v1")
+    send = bus._send_retained
+    racer = threading.Thread(target=lambda: bus.publish_retained(topic, "v2"))
+
+    def send_then_race(t: str, payload: str | bytes, expiry: int | None) -> None:
+        send(t, payload, expiry)
+        if t == topic and not racer.is_alive() and racer.ident is None:
+            racer.start()  # publishes while the re-send is under way
+            racer.join(0.5)  # returns at once without the fix; blocks on it with it
+
+    bus._send_retained = send_then_race  # type: ignore[method-assign,assignment]
+    bus.start()
+    try:
+        assert bus.wait_connected(10)
+        racer.join(5)
+        w = watch(topic)  # subscribes after: gets the retained copy
+        wait_until(lambda: bool(w.messages), 5, "the retained diagnostics")
+        assert w.messages[-1].payload == b"v2"
+    finally:
+        bus.stop()
