@@ -48,7 +48,10 @@ def wait_until(check: object, timeout: float = 30.0) -> None:
     raise AssertionError(f"condition not met in {timeout} s ({last!r})")
 
 
-@pytest.fixture(scope="session")
+# The api tests' whole stack (`make run`), shared by tests/api and stopped after them: left
+# running for the rest of the session it loaded the box under every later test (the fault
+# runs' timings among them).
+@pytest.fixture(scope="package")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     run_dir = tmp_path_factory.mktemp("stack")
     mqtt_port, api_port = free_port(), free_port()
