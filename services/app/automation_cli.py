@@ -141,9 +141,9 @@ def record(args: argparse.Namespace) -> int:
         return 2
     tz = ZoneInfo(config.automation.timezone)
     topics = Topics(config.mqtt.prefix, "automation")
-    p = topics.prefix
-    filters = [f"{p}/+/+/state", f"{p}/+/+/availability", f"{p}/+/status",
-               f"{p}/relays/+/set", f"{p}/relays/+/shed", f"{p}/automation/+/set"]
+    filters = [topics.any_device(TopicKind.STATE), topics.any_device(TopicKind.AVAILABILITY),
+               topics.any_service(TopicKind.STATUS), topics.any_relay(TopicKind.RELAY_SET),
+               topics.any_relay(TopicKind.RELAY_SHED), topics.any_automation_set]
     try:
         out = Path(args.output).open("w", encoding="utf-8")  # noqa: SIM115 - closed below
     except OSError as exc:
@@ -158,7 +158,7 @@ def record(args: argparse.Namespace) -> int:
         client.subscribe([(f, SubscribeOptions(qos=1)) for f in filters])
 
     def on_subscribe(*_args: object) -> None:
-        print(f"enerbox automation record: recording {p}/... into {args.output}",
+        print(f"enerbox automation record: recording {topics.prefix}/... into {args.output}",
               file=sys.stderr, flush=True)
 
     def on_message(_c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
