@@ -23,8 +23,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--config", help="configuration file (default: $ENERBOX_CONFIG)")
 
     decode = sub.add_parser("decode", help="decode a raw capture to JSON lines")
-    decode.add_argument("protocol", choices=["teleinfo", "vedirect"])
-    decode.add_argument("file", help="capture file, bytes as read from the port; '-' = stdin")
+    decode.add_argument("protocol", choices=["teleinfo", "vedirect", "sunspec"])
+    decode.add_argument("file", help="capture file, bytes as read from the port; '-' = stdin "
+                        "(sunspec: a register image, JSON)")
     decode.add_argument("--mode", choices=["historique", "standard"], help="TIC mode (auto)")
 
     config = sub.add_parser("config", help="configuration tools")
@@ -91,6 +92,10 @@ def _decode_with(args: argparse.Namespace, source: IO[bytes]) -> dict[str, objec
 
 
 def _decode(args: argparse.Namespace) -> int:
+    if args.protocol == "sunspec":  # a JSON register image, not a byte stream
+        from services.inverter.decode import main as sunspec
+
+        return sunspec(args.file)
     with ExitStack() as stack:
         source: IO[bytes]
         if args.file == "-":

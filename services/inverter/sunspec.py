@@ -270,9 +270,6 @@ def _inverter(models: dict[int, dict[str, Any]]) -> dict[str, Any]:
     phases = _present(inv.get(k) for k in ("AphA", "AphB", "AphC"))
     _put(fields, "ac_current_a", phases or _present([inv.get("A")]))
     _put(fields, "ac_frequency_hz", inv.get("Hz"))
-    _put(fields, "dc_power_w", inv.get("DCW"))
-    _put(fields, "dc_voltage_v", inv.get("DCV"))
-    _put(fields, "dc_current_a", inv.get("DCA"))
     mppt: list[dict[str, Any]] = []
     for module in models.get(160, {}).get("module", []):
         entry = {key: module[label] for key, label in (
@@ -280,13 +277,14 @@ def _inverter(models: dict[int, dict[str, Any]]) -> dict[str, Any]:
             if label in module}
         if entry:
             mppt.append(entry)
-    _put(fields, "mppt", mppt)
     # Many inverters (the SMA in the fixtures) leave DCW out of 10x and give it per MPPT in
     # model 160: the DC power is then the sum of the modules that report one.
-    if "dc_power_w" not in fields:
-        module_w = _present(m.get("dc_power_w") for m in mppt)
-        if module_w:
-            fields["dc_power_w"] = sum(module_w)
+    dc_power = inv.get("DCW")
+    module_w = _present(m.get("dc_power_w") for m in mppt)
+    _put(fields, "dc_power_w", sum(module_w) if dc_power is None and module_w else dc_power)
+    _put(fields, "dc_voltage_v", inv.get("DCV"))
+    _put(fields, "dc_current_a", inv.get("DCA"))
+    _put(fields, "mppt", mppt)
     temperature = inv.get("TmpCab")
     _put(fields, "temperature_c", inv.get("TmpSnk") if temperature is None else temperature)
     _put(fields, "rated_power_w", models.get(120, {}).get("WRtg"))
