@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import select
 import termios
 import threading
 import time
@@ -155,6 +156,18 @@ class PtyPort:
         # frame" behaves like the meter.
         stop_event.wait(max(0.0, self._deadline - time.monotonic()))
         return taken
+
+    def read(self, size: int, timeout_s: float) -> bytes:
+        """Up to ``size`` bytes the reader wrote (a request to a simulated device), waiting
+        at most ``timeout_s``; b"" on silence. Returns at once while unplugged."""
+        master = self._master
+        if master is None:
+            return b""
+        try:
+            ready, _, _ = select.select([master], [], [], timeout_s)
+            return os.read(master, size) if ready else b""
+        except (OSError, ValueError):  # unplugged meanwhile: the descriptor is gone
+            return b""
 
     def _write(self, piece: memoryview) -> int:
         """Non-blocking write of one chunk; what does not fit is dropped."""
