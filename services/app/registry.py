@@ -37,6 +37,12 @@ SERVICES: dict[str, ServiceEntry] = {
             "services.vedirect.fields:FIELDS",
         ),
         ServiceEntry(
+            "inverter",
+            "services.inverter.service:InverterService",
+            "PV inverters and meters: SunSpec over Modbus TCP/RTU, ABB Aurora on RS485",
+            "services.inverter.fields:FIELDS",
+        ),
+        ServiceEntry(
             "relays",
             "services.relays.service:RelaysService",
             "Relays and fil pilote radiators: user orders, automations, shedding, safe states",

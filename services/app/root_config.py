@@ -28,6 +28,7 @@ from services.core.config import (
 from services.core.history.schema import DEFAULT_FILE
 from services.core.history.tariffs import TariffBook
 from services.historian.config import HistorianConfig
+from services.inverter.config import InverterConfig
 from services.relays.config import RelaysConfig
 from services.shedding.config import SheddingConfig
 from services.teleinfo.config import TeleinfoConfig
@@ -44,6 +45,7 @@ class EnerboxConfig(BaseModel):
     homeassistant: HomeAssistantConfig = Field(default_factory=HomeAssistantConfig)
     teleinfo: TeleinfoConfig = Field(default_factory=TeleinfoConfig)
     vedirect: VedirectConfig = Field(default_factory=VedirectConfig)
+    inverter: InverterConfig = Field(default_factory=InverterConfig)
     relays: RelaysConfig = Field(default_factory=RelaysConfig)
     shedding: SheddingConfig = Field(default_factory=SheddingConfig)
     historian: HistorianConfig = Field(default_factory=HistorianConfig)
@@ -97,6 +99,7 @@ def api_inputs(config: EnerboxConfig) -> ApiInputs:
 SETTINGS: dict[str, Callable[[EnerboxConfig], Settings[Any]]] = {
     "teleinfo": lambda c: shared(c, c.teleinfo),
     "vedirect": lambda c: shared(c, c.vedirect),
+    "inverter": lambda c: shared(c, c.inverter),
     "relays": lambda c: shared(c, c.relays),
     "shedding": lambda c: shared(c, c.shedding),
     "automation": lambda c: shared(c, c.automation),

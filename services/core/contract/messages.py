@@ -362,6 +362,7 @@ class EventKind(StrEnum):
     BROKER_REFUSED = "broker_refused"
     DECISION = "decision"  # the automation changed a load's wish or status, with the reason
     UNREACHABLE = "unreachable"  # a load's daily minimum no longer fits before its `by`
+    COUNTER_BACKWARDS = "counter_backwards"  # an energy counter read lower: the last kept
 
 
 @dataclass(frozen=True, slots=True)

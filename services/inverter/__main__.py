@@ -1,0 +1,5 @@
+"""`python -m services.inverter`: run the inverter service."""
+
+from services.app.runner import run
+
+raise SystemExit(run(["inverter"]))
