@@ -96,7 +96,7 @@ class AuroraLink:
         self.port.write(frame)
         self.stats.requests += 1
         start = self._clock()
-        data = self._read_reply(start + (self.timeout_s if timeout_s is None else timeout_s))
+        data = self._read_reply(self.timeout_s if timeout_s is None else timeout_s)
         if len(data) < aurora.REPLY_LEN:
             self._quiet_until = self._clock() + self.quiet_gap_s
             if not data:
@@ -115,15 +115,18 @@ class AuroraLink:
             self.stats.transmission_errors += 1
             raise
 
-    def _read_reply(self, deadline: float) -> bytes:
-        """Up to 8 bytes, until the deadline."""
+    def _read_reply(self, timeout_s: float) -> bytes:
+        """Up to 8 bytes within ``timeout_s``."""
+        # pyserial reconfigures the line (tcsetattr) on each timeout change: only on change.
+        if self.port.timeout != timeout_s:
+            self.port.timeout = timeout_s
+        deadline = self._clock() + timeout_s
         data = b""
-        while len(data) < aurora.REPLY_LEN:
-            left = deadline - self._clock()
-            if left <= 0:
+        while len(data) < aurora.REPLY_LEN and self._clock() < deadline:
+            chunk = self.port.read(aurora.REPLY_LEN - len(data))
+            if not chunk:  # pyserial's read already waited the whole timeout
                 break
-            self.port.timeout = left
-            data += self.port.read(aurora.REPLY_LEN - len(data))
+            data += chunk
         return data
 
     def read_identity(self, address: int) -> Identity:
