@@ -265,7 +265,7 @@ def _inverter(models: dict[int, dict[str, Any]]) -> dict[str, Any]:
         fields["status"] = STATUSES[st - 1]
     _put(fields, "ac_power_w", inv.get("W"))
     wh = inv.get("WH")
-    _put(fields, "ac_energy_wh", None if wh is None else int(wh))
+    _put(fields, "ac_energy_wh", None if wh is None else round(wh))
     _put(fields, "ac_voltage_v", _present(inv.get(k) for k in ("PhVphA", "PhVphB", "PhVphC")))
     phases = _present(inv.get(k) for k in ("AphA", "AphB", "AphC"))
     _put(fields, "ac_current_a", phases or _present([inv.get("A")]))
@@ -299,7 +299,7 @@ def _meter(models: dict[int, dict[str, Any]]) -> dict[str, Any]:
     _put(fields, "power_phase_w", _present(meter.get(k) for k in ("WphA", "WphB", "WphC")))
     for key, label in (("energy_import_wh", "TotWhImp"), ("energy_export_wh", "TotWhExp")):
         wh = meter.get(label)
-        _put(fields, key, None if wh is None else int(wh))
+        _put(fields, key, None if wh is None else round(wh))
     volts = _present(meter.get(k) for k in ("PhVphA", "PhVphB", "PhVphC"))
     _put(fields, "ac_voltage_v", volts or _present([meter.get("PhV")]))
     _put(fields, "ac_frequency_hz", meter.get("Hz"))
