@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from types import TracebackType
@@ -31,6 +32,7 @@ from services.sim.sunspec_image import SunSpecImage
 log = logging.getLogger(__name__)
 _HOLDING = 3  # function codes served: read holding registers
 _INPUT = 4
+REQUEST_LOG = 10_000  # reads remembered for tests' requests()
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +56,8 @@ class _Images(ModbusServerContext):
         self._images: dict[int, tuple[int, tuple[int, ...]]] = {}
         self._silent: set[int] = set()
         self._delays: dict[int, float] = {}
-        self.requests: list[Request] = []
+        # Bounded: `make run` serves for days.
+        self.requests: deque[Request] = deque(maxlen=REQUEST_LOG)
 
     def set(self, unit: int, base: int, registers: tuple[int, ...]) -> None:
         with self._lock:
@@ -168,7 +171,8 @@ class SunSpecServer:
         self._images.delay(unit, seconds)
 
     def requests(self, unit: int | None = None) -> list[Request]:
-        """Reads received so far (of ``unit``, or all), in order, answered or not."""
+        """The last REQUEST_LOG reads received (of ``unit``, or all), in order, answered or
+        not."""
         with self._images._lock:
             return [r for r in self._images.requests if unit is None or r.unit == unit]
 
