@@ -50,19 +50,22 @@ class Checkpoint:
         # (minute of the reading's points, its ack), in the order the broker sent them:
         # MQTT wants the acks in that order.
         self._pending: deque[tuple[int, Ack]] = deque()
-        self._written_below = 0  # the minutes before this one were committed
 
     @property
     def pending(self) -> int:
         """Acks held."""
         return len(self._pending)
 
-    @property
-    def late(self) -> bool:
-        """Whether an ack waits on a minute a commit already wrote: a reading that came after
-        it (held by its publisher during an outage) is to be written at once, not at the
-        next commit, so a power cut costs the open minute only."""
-        return any(0 <= minute < self._written_below for minute, _ack in self._pending)
+    def late(self, now: float, grace_s: float) -> bool:
+        """Whether an ack waits on a minute that closed more than ``grace_s`` ago: a reading
+        that came after its minute's commit time (held by its publisher or the broker during
+        an outage, or the backlog a restarted historian finds) is to be written at once, not
+        at the next commit, so a power cut costs the open minute only. Judged on the clock,
+        not on what this process committed: a historian just started has committed nothing,
+        and the backlog it receives is all late (CI lost a restarted historian's backlog,
+        held in RAM until its first commit, to the power cut that came before it)."""
+        closed = int((now - grace_s) // 60)
+        return any(0 <= minute < closed for minute, _ack in self._pending)
 
     def take(self, service: str, device: str, ts: float | None) -> bool:
         """Whether a reading is new, i.e. newer than every one taken from its device; a
@@ -106,7 +109,6 @@ class Checkpoint:
             self.ledger.restore(batch)
             raise
         self._stored.update(marks)
-        self._written_below = max(self._written_below, int(now // 60) if force else cutoff)
         sent = 0
         # A prefix only (the order of the acks), up to the first reading of an open minute.
         while sent < held and self._pending[0][0] < cutoff:

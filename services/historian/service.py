@@ -152,7 +152,7 @@ class HistorianService(Service[HistorianConfig]):
                     # (the second test: the clock stepped back, as a Pi's does at NTP)
                     next_flush = next_commit(now, self.cfg.flush_interval_s)
                     self.checkpoint.commit(now)
-                elif self.checkpoint.late:
+                elif self.checkpoint.late(now, COMMIT_GRACE_S):
                     self.checkpoint.commit(now)
                 if mono >= next_prune:
                     next_prune = mono + 86400
