@@ -8,16 +8,19 @@ VE.Direct simulators do. Tests can force ``night`` and a transmission-state ``er
 
 from __future__ import annotations
 
+import argparse
 import logging
 import math
+import signal
 import struct
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from services.inverter import aurora
+from services.sim.home import home_profile
 from services.sim.profile import LoadProfile, unit_noise
 from services.sim.pty_port import PtyPort
 
@@ -205,3 +208,30 @@ class AuroraInverterSim:
             aurora.INPUT2_CURRENT: s.dc2_w / v2,
         }
         return values.get(kind)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``enerbox sim aurora``: serve until SIGINT/SIGTERM; return the exit code."""
+    parser = argparse.ArgumentParser(
+        prog="enerbox sim aurora",
+        description="An ABB/Power-One PVI inverter speaking Aurora on a pseudo-terminal "
+        "(19200 8N1), under the simulated home's sun.")
+    parser.add_argument("--link", type=Path, default=Path("run/sim/aurora0"),
+                        help="symlink to create, pointing at the pty (default ./run/sim/aurora0)")
+    parser.add_argument("--address", type=int, default=aurora.DEFAULT_ADDRESS,
+                        help=f"inverter address (default {aurora.DEFAULT_ADDRESS})")
+    parser.add_argument("--peak-w", type=float, default=3000.0, help="AC power at full sun")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    stops = {signal.SIGINT, signal.SIGTERM}
+    old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, stops)  # before the thread starts
+    try:
+        with AuroraInverterSim(args.link, address=args.address, profile=home_profile(),
+                               peak_w=args.peak_w) as sim:
+            print(f"Aurora inverter (address {args.address}) on {sim.link.absolute()}",
+                  flush=True)
+            signal.sigwait(stops)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
+    return 0

@@ -1,4 +1,5 @@
-"""``enerbox sim ...``: device simulators for development and tests (``tic``, ``vedirect``)."""
+"""``enerbox sim ...``: device simulators for development and tests (``tic``, ``vedirect``,
+``inverter``, ``aurora``)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import contextlib
 import logging
 import math
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -134,6 +136,11 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="sim", required=True, metavar="DEVICE")
     add_tic_parser(subparsers)
     add_vedirect_parser(subparsers)
+    # Parsed by their own modules (main below hands them the rest of the line).
+    subparsers.add_parser("inverter", add_help=False,
+                          help="simulate a SunSpec inverter and grid meter (Modbus TCP server)")
+    subparsers.add_parser("aurora", add_help=False,
+                          help="simulate an ABB/Power-One PVI inverter (Aurora) on a pty")
     stack = subparsers.add_parser(
         "stack", help="broker + simulators + services, as `make run` runs them",
         description="Start mosquitto (unless one listens already), the device simulators and "
@@ -154,6 +161,15 @@ def _run_stack(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Run ``enerbox sim`` with ``argv`` (the arguments after ``sim``); return the exit code."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["inverter"]:
+        from services.sim import inverter  # noqa: PLC0415  (pymodbus: only when asked)
+
+        return inverter.main(argv[1:])
+    if argv[:1] == ["aurora"]:
+        from services.sim import aurora  # noqa: PLC0415
+
+        return aurora.main(argv[1:])
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     handler: Handler = args.handler

@@ -102,12 +102,14 @@ def _start_broker(stack: Stack) -> bool:
     return True
 
 
+INVERTER_PORT = 1502  # the simulated inverter's Modbus TCP port (config/enerbox.yaml)
 PEAK_AT_S = 180  # the simulated Linky's daily spike, seconds after start
 
 
 def _start_simulators(stack: Stack, enerbox: list[str], sim_dir: Path, config: str) -> None:
     """The home of services.sim.home: a Linky in standard mode (a producer that follows the
-    relays), a SmartShunt and a SmartSolar charger under the same sun, each on a pty."""
+    relays), a SmartShunt and a SmartSolar charger under the same sun, each on a pty, and a
+    SunSpec inverter with a grid meter on Modbus TCP."""
     # The daily spike 3 min after start, for 20 s: the water heater the surplus switched on
     # is shed, and restored 30 s after the spike.
     stack.spawn("sim-tic", [*enerbox, "sim", "tic", "--home", "--mode", "standard",
@@ -118,9 +120,14 @@ def _start_simulators(stack: Stack, enerbox: list[str], sim_dir: Path, config: s
                                   "--link", str(sim_dir / "vedirect0")])
     stack.spawn("sim-vedirect1", [*enerbox, "sim", "vedirect", "--home", "--device", "mppt",
                                   "--link", str(sim_dir / "vedirect1")])
+    # A SunSpec inverter (unit 1) and grid meter (unit 2) on Modbus TCP, as the example
+    # config's inverter bus expects them.
+    stack.spawn("sim-inverter", [*enerbox, "sim", "inverter", "--port", str(INVERTER_PORT),
+                                 "--follow", f"127.0.0.1:{stack.port}", "--config", config])
     deadline = time.monotonic() + 10
     links = [sim_dir / name for name in ("tic0", "vedirect0", "vedirect1")]
-    while not all(link.exists() for link in links) and time.monotonic() < deadline:
+    while not (all(link.exists() for link in links) and _listening(INVERTER_PORT)) \
+            and time.monotonic() < deadline:
         time.sleep(0.05)
 
 
