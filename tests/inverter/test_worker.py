@@ -1,0 +1,180 @@
+"""One bus worker against pymodbus servers on 127.0.0.1: a dead device among live ones, the
+night, a scale factor changing between polls, a single-client TCP device."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from services.inverter.config import BusConfig, InverterConfig
+from services.inverter.poller import Outcome
+from services.inverter.worker import BusWorker, Device
+from services.sim.sunspec_image import InverterReading, SunSpecImage, inverter_image
+from services.sim.sunspec_server import SunSpecServer
+from tests.conftest import wait_until
+
+
+@dataclass
+class Seen:
+    device: str
+    outcome: Outcome
+
+
+class Recorder:
+    """The worker's Sink, for tests: every outcome, in order."""
+
+    def __init__(self) -> None:
+        self.seen: list[Seen] = []
+        self.lock = threading.Lock()
+
+    def outcome(self, bus: BusConfig, device: Device, outcome: Outcome) -> None:
+        with self.lock:
+            self.seen.append(Seen(device.cfg.id, outcome))
+
+    def diagnostics(self, bus: BusConfig, device: Device, counters: dict[str, Any]) -> None:
+        pass
+
+    def of(self, device: str) -> list[Outcome]:
+        with self.lock:
+            return [s.outcome for s in self.seen if s.device == device]
+
+    def states(self, device: str) -> list[dict[str, Any]]:
+        return [p.fields for o in self.of(device) for p in o.publish if not p.group]
+
+    def readings(self, device: str) -> int:
+        return sum(1 for f in self.states(device) if f.get("status") != "sleeping")
+
+
+Start = Callable[..., tuple[BusWorker, Recorder]]
+
+
+@pytest.fixture
+def start() -> Iterator[Start]:
+    workers: list[BusWorker] = []
+
+    def make(devices: list[dict[str, Any]], **bus: Any) -> tuple[BusWorker, Recorder]:
+        cfg = BusConfig.model_validate({"name": "t", "timeout_s": 0.2, "quiet_gap_s": 0.01,
+                                        "devices": devices, **bus})
+        sink = Recorder()
+        worker = BusWorker(cfg, InverterConfig(diagnostics_interval_s=3600, backoff_max_s=0.4),
+                           sink)
+        workers.append(worker)
+        worker.start()
+        return worker, sink
+
+    yield make
+    for worker in workers:
+        worker.stop()
+        assert not worker.is_alive()
+
+
+def day(w: float, wh: float, **kw: Any) -> SunSpecImage:
+    return inverter_image(InverterReading(w=w, wh=wh, phases=1, mppt=((350.0, w),)), **kw)
+
+
+def test_one_dead_device_on_an_rtu_bus_never_stalls_the_others_nor_reopens_the_link(
+    start: Start,
+) -> None:
+    with SunSpecServer(rtu=True) as server:
+        # no model 160: pymodbus reads socket:// at ~2.5 ms a register whatever the speed
+        server.set_image(1, inverter_image(InverterReading(w=1500, wh=1000), serial="A1"))
+        server.set_image(2, inverter_image(InverterReading(w=2500, wh=2000), serial="B2"))
+        server.set_silent(3)
+        worker, sink = start([{"id": "a", "address": 1, "poll_s": 0.1},
+                              {"id": "b", "address": 2, "poll_s": 0.1},
+                              {"id": "dead", "address": 3, "poll_s": 0.1, "night_poll_s": 0.3}],
+                             protocol="modbus-rtu", serial_port=server.url, baudrate=115200,
+                             timeout_s=0.5)
+        wait_until(lambda: sink.readings("a") >= 3 and sink.readings("b") >= 3
+                   and len(sink.of("dead")) >= 2, 30, "both live devices polled 3 times")
+        assert worker.reopens == 0 and server.clients() == 1
+        assert {f["ac_power_w"] for f in sink.states("a")} == {1500}
+        assert {f["serial"] for f in sink.states("b")} == {"B2"}
+        # never heard: asleep, available, probed once per try (no 6 timeouts of discovery)
+        dead = sink.of("dead")
+        assert dead[0].online is True and all(o.publish[0].fields["status"] == "sleeping"
+                                              for o in dead)
+        probes = server.requests(3)
+        assert len(probes) - len(dead) in (0, 1)  # one may be in flight
+        assert {(r.address, r.count) for r in probes} == {(40000, 2)}
+
+
+def test_every_device_failing_reopens_the_link(start: Start) -> None:
+    with SunSpecServer() as server:
+        server.set_image(1, day(1500, 1000))
+        worker, sink = start([{"id": "a", "address": 1, "poll_s": 0.05}],
+                             protocol="modbus-tcp", host="127.0.0.1", port=server.port)
+        wait_until(lambda: sink.readings("a") >= 2, 10)
+        server.set_silent(1)
+        wait_until(lambda: worker.reopens >= 1, 10, "a reopen once every device failed")
+        server.set_silent(1, False)
+        count = sink.readings("a")
+        wait_until(lambda: sink.readings("a") > count, 10, "readings again after the reopen")
+
+
+def test_night_sleeping_one_log_line_then_back_at_sunrise(start: Start) -> None:
+    with SunSpecServer() as server:
+        server.set_image(1, day(2000, 5000))
+        _, sink = start([{"id": "roof", "address": 1, "poll_s": 0.05, "night_poll_s": 0.15}],
+                        protocol="modbus-tcp", host="127.0.0.1", port=server.port)
+        wait_until(lambda: sink.readings("roof") >= 2, 10)
+        server.set_image(1, day(20, 5100))  # dusk
+        wait_until(lambda: sink.states("roof")[-1]["ac_power_w"] == 20, 10)
+        server.set_silent(1)  # sunset: the inverter switches its Modbus off
+        wait_until(lambda: sum(1 for f in sink.states("roof") if f["status"] == "sleeping") >= 5,
+                   10, "five night polls")
+        asleep = [f for f in sink.states("roof") if f["status"] == "sleeping"]
+        assert all(f["ac_power_w"] == 0 and f["ac_energy_wh"] == 5100 for f in asleep)
+        logs = [o.log for o in sink.of("roof") if o.log]
+        assert logs == ["answering", logs[1]] and "asleep" in logs[1]
+        assert all(o.online is None for o in sink.of("roof")[1:])  # stays available
+        server.set_silent(1, False)
+        server.set_image(1, day(150, 5101))  # sunrise
+        wait_until(lambda: sink.states("roof")[-1].get("status") == "mppt", 10, "awake")
+        assert sink.states("roof")[-1]["ac_power_w"] == 150
+
+
+def test_a_scale_factor_changing_between_polls_never_tears_a_value(start: Start) -> None:
+    with SunSpecServer() as server:
+        images = [day(1234, 98760, sf={"W_SF": 0, "WH_SF": 0}),
+                  day(1234, 98760, sf={"W_SF": 1, "WH_SF": 1}),
+                  day(1234, 98760, sf={"W_SF": -1, "WH_SF": 1})]
+        server.set_image(1, images[0])
+        done = threading.Event()
+
+        def flip() -> None:
+            i = 0
+            while not done.is_set():  # swap as fast as the server takes it
+                i += 1
+                server.set_image(1, images[i % len(images)])
+                done.wait(0.001)
+
+        flipper = threading.Thread(target=flip, daemon=True)
+        flipper.start()
+        try:
+            _, sink = start([{"id": "sf", "address": 1, "poll_s": 0.01}],
+                            protocol="modbus-tcp", host="127.0.0.1", port=server.port)
+            wait_until(lambda: sink.readings("sf") >= 30, 20, "30 readings")
+        finally:
+            done.set()
+            flipper.join()
+        states = sink.states("sf")
+        assert {f["ac_power_w"] for f in states} == {1230, 1234}  # W_SF 1 rounds to tens
+        assert {f["ac_energy_wh"] for f in states} == {98760}
+
+
+def test_a_single_client_tcp_device_gets_one_connection_for_many_polls(start: Start) -> None:
+    with SunSpecServer(max_clients=1) as server:
+        server.set_image(1, day(3000, 1))
+        server.set_image(2, day(100, 1, serial="M2"))
+        worker, sink = start([{"id": "se", "address": 1, "poll_s": 0.02},
+                              {"id": "se2", "address": 2, "poll_s": 0.02}],
+                             protocol="modbus-tcp", host="127.0.0.1", port=server.port)
+        wait_until(lambda: sink.readings("se") >= 20 and sink.readings("se2") >= 20, 20)
+        assert worker.transport.link.stats.opens == 1  # type: ignore[attr-defined]
+        assert server.clients() == 1 and worker.reopens == 0
+        assert worker.devices[0].stats.discoveries == 1
