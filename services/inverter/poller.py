@@ -144,8 +144,7 @@ class DevicePoller:
             out.publish.append(Publish(name, group.kind, fields, dict(group.raw)))
         previous, self.mode = self.mode, Mode.ONLINE
         if previous in (Mode.UNKNOWN, Mode.OFFLINE):
-            out.online = True
-            out.log = "answering" if previous is Mode.UNKNOWN else "back"
+            out.online = True  # logged as the availability change
         self.next_at = now + (self.policy.night_poll_s if slow else self.policy.poll_s)
         return out
 
@@ -229,7 +228,7 @@ class DevicePoller:
         if self.failures >= self.policy.offline_after and self.mode is not Mode.OFFLINE:
             self.mode = Mode.OFFLINE
             out.online = False
-            out.log = f"offline after {self.failures} failed polls: {reason}"
+            out.log = f"{self.failures} failed polls in a row: {reason}"
         self.next_at = now + self.backoff()
         return out
 

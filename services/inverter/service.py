@@ -72,9 +72,8 @@ class InverterService(Service[InverterConfig]):
     def outcome(self, bus: BusConfig, device: Device, outcome: Outcome) -> None:
         """Publish what one poll decided."""
         ctx = f"service=inverter bus={bus.name} device={device.cfg.id}"
-        if outcome.log:
-            level = logging.WARNING if outcome.online is False else logging.INFO
-            log.log(level, "%s %s", ctx, outcome.log)
+        if outcome.log and outcome.online is not False:  # offline: set_online says it
+            log.info("%s %s", ctx, outcome.log)
         for item in outcome.publish:
             out = self._publisher(device, item)
             out.device_info = self._device_info(device, item)
@@ -83,7 +82,7 @@ class InverterService(Service[InverterConfig]):
         if outcome.online is not None:
             self._online[device.cfg.id] = outcome.online
             for out in self._publishers_of(device):
-                out.set_online(outcome.online, outcome.reason, quiet=True)
+                out.set_online(outcome.online, outcome.log or outcome.reason)
         for kind, data in outcome.events:
             self.bus.event(kind, device=device.cfg.id, **data)
 

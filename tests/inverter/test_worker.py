@@ -130,7 +130,7 @@ def test_night_sleeping_one_log_line_then_back_at_sunrise(start: Start) -> None:
         asleep = [f for f in sink.states("roof") if f["status"] == "sleeping"]
         assert all(f["ac_power_w"] == 0 and f["ac_energy_wh"] == 5100 for f in asleep)
         logs = [o.log for o in sink.of("roof") if o.log]
-        assert logs == ["answering", logs[1]] and "asleep" in logs[1]
+        assert len(logs) == 1 and "asleep" in logs[0]
         assert all(o.online is None for o in sink.of("roof")[1:])  # stays available
         server.set_silent(1, False)
         server.set_image(1, day(150, 5101))  # sunrise
