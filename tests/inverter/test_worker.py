@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,6 +14,7 @@ import pytest
 from services.inverter.config import BusConfig, InverterConfig
 from services.inverter.poller import Outcome
 from services.inverter.worker import BusWorker, Device
+from services.sim.aurora import AuroraInverterSim
 from services.sim.sunspec_image import InverterReading, SunSpecImage, inverter_image
 from services.sim.sunspec_server import SunSpecServer
 from tests.conftest import wait_until
@@ -178,3 +180,16 @@ def test_a_single_client_tcp_device_gets_one_connection_for_many_polls(start: St
         assert worker.transport.link.stats.opens == 1  # type: ignore[attr-defined]
         assert server.clients() == 1 and worker.reopens == 0
         assert worker.devices[0].stats.discoveries == 1
+
+
+def test_an_aurora_bus_holds_the_identity_read_once(start: Start, tmp_path: Path) -> None:
+    with AuroraInverterSim(tmp_path / "aurora", serial="PV0042") as sim:
+        sim.night = False
+        _, sink = start([{"id": "pvi", "address": 2, "kind": "aurora", "poll_s": 0.05}],
+                        protocol="aurora", serial_port=str(sim.link), timeout_s=0.3)
+        wait_until(lambda: sink.readings("pvi") >= 3, 20, "three Aurora readings")
+        states = sink.states("pvi")
+        assert {f["serial"] for f in states} == {"PV0042"}
+        assert all(f["ac_energy_wh"] >= 12_345_678 for f in states)
+        sim.night = True  # by day, right after producing: a fault, not the night
+        wait_until(lambda: any(o.online is False for o in sink.of("pvi")), 20, "offline")
