@@ -24,7 +24,8 @@ from services.app.registry import SERVICES
 from services.core.contract import TopicKind, Topics
 
 RUN_DIR = Path("run")
-STACK_SERVICES = ("historian", "relays", "shedding", "teleinfo", "vedirect", "automation", "api")
+STACK_SERVICES = ("historian", "relays", "shedding", "teleinfo", "vedirect", "inverter",
+                  "automation", "api")
 
 
 @dataclass
@@ -106,7 +107,17 @@ INVERTER_PORT = 1502  # the simulated inverter's Modbus TCP port (config/enerbox
 PEAK_AT_S = 180  # the simulated Linky's daily spike, seconds after start
 
 
-def _start_simulators(stack: Stack, enerbox: list[str], sim_dir: Path, config: str) -> None:
+def _inverter_port() -> int:
+    """1502, as the example config says, unless taken (another stack, a test): then any."""
+    if not _listening(INVERTER_PORT):
+        return INVERTER_PORT
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _start_simulators(stack: Stack, enerbox: list[str], sim_dir: Path, config: str,
+                      inverter_port: int) -> None:
     """The home of services.sim.home: a Linky in standard mode (a producer that follows the
     relays), a SmartShunt and a SmartSolar charger under the same sun, each on a pty, and a
     SunSpec inverter with a grid meter on Modbus TCP."""
@@ -122,11 +133,11 @@ def _start_simulators(stack: Stack, enerbox: list[str], sim_dir: Path, config: s
                                   "--link", str(sim_dir / "vedirect1")])
     # A SunSpec inverter (unit 1) and grid meter (unit 2) on Modbus TCP, as the example
     # config's inverter bus expects them.
-    stack.spawn("sim-inverter", [*enerbox, "sim", "inverter", "--port", str(INVERTER_PORT),
+    stack.spawn("sim-inverter", [*enerbox, "sim", "inverter", "--port", str(inverter_port),
                                  "--follow", f"127.0.0.1:{stack.port}", "--config", config])
     deadline = time.monotonic() + 10
     links = [sim_dir / name for name in ("tic0", "vedirect0", "vedirect1")]
-    while not (all(link.exists() for link in links) and _listening(INVERTER_PORT)) \
+    while not (all(link.exists() for link in links) and _listening(inverter_port)) \
             and time.monotonic() < deadline:
         time.sleep(0.05)
 
@@ -150,7 +161,8 @@ def main(port: int = 1883, run_dir: Path = RUN_DIR, single_process: bool = False
         if not _start_broker(stack):
             return 1
         config = os.environ.get("ENERBOX_CONFIG", "config/enerbox.yaml")
-        _start_simulators(stack, enerbox, sim_dir, config)
+        inverter_port = _inverter_port()
+        _start_simulators(stack, enerbox, sim_dir, config, inverter_port)
         env = {
             "ENERBOX_CONFIG": config,
             "ENERBOX_MQTT__HOST": "127.0.0.1",
@@ -162,6 +174,16 @@ def main(port: int = 1883, run_dir: Path = RUN_DIR, single_process: bool = False
                 {"port": str(sim_dir / "vedirect0"), "name": "SmartShunt (simulated)"},
                 {"port": str(sim_dir / "vedirect1"), "name": "SmartSolar (simulated)"},
             ]),
+            "ENERBOX_INVERTER__BUSES": json.dumps([{
+                "name": "sim", "protocol": "modbus-tcp", "host": "127.0.0.1",
+                "port": inverter_port, "timeout_s": 1,
+                "devices": [
+                    {"id": "inverter", "name": "Onduleur (simulé)", "address": 1,
+                     "kind": "sunspec"},
+                    {"id": "meter", "name": "Compteur réseau (simulé)", "address": 2,
+                     "kind": "sunspec"},
+                ],
+            }]),
             # Simulated boards: gpiozero's mock pins, and an MCP23017 kept in a JSON file.
             "GPIOZERO_PIN_FACTORY": "mock",
             "ENERBOX_RELAYS__BOARDS": json.dumps([

@@ -33,6 +33,7 @@ def _processes_mentioning(text: str) -> list[str]:
 
 HEATER, LINKY = "enerbox/relays/water-heater/state", "enerbox/teleinfo/linky/state"
 AUTOMATION = "enerbox/automation/water-heater/state"
+INVERTER, METER = "enerbox/inverter/inverter/state", "enerbox/inverter/meter/state"
 
 
 def test_stack_publishes_every_device_and_stops_cleanly(tmp_path: Path) -> None:
@@ -57,8 +58,8 @@ def test_stack_publishes_every_device_and_stops_cleanly(tmp_path: Path) -> None:
         state = json.loads(msg.payload)
         states[msg.topic] = state
         devices = sum("/vedirect/" in t for t in states)
-        if devices == 2 and {LINKY, HEATER, AUTOMATION, "enerbox/shedding/linky/state"} <= set(
-                states):
+        if devices == 2 and {LINKY, HEATER, AUTOMATION, INVERTER, METER,
+                             "enerbox/shedding/linky/state"} <= set(states):
             got_all.set()
 
     client = mqtt.Client(CallbackAPIVersion.VERSION2)
@@ -77,6 +78,10 @@ def test_stack_publishes_every_device_and_stops_cleanly(tmp_path: Path) -> None:
         products = {s.get("product_name") for t, s in states.items() if "/vedirect/" in t}
         assert len(products) == 2
         assert states[AUTOMATION]["status"] in STATUSES
+        # The simulated day starts at 11:30: the inverter produces, the meter counts.
+        assert states[INVERTER]["status"] == "mppt" and states[INVERTER]["ac_power_w"] > 0
+        assert states[INVERTER]["ac_energy_wh"] > 0 and "serial" in states[INVERTER]
+        assert "power_w" in states[METER] and "energy_import_wh" in states[METER]
     finally:
         client.loop_stop()
         stack.send_signal(signal.SIGINT)  # what Ctrl-C in `make run` sends
