@@ -5,6 +5,7 @@ from bench import (
     bench_api_body,
     bench_automation,
     bench_historian,
+    bench_inverter,
     bench_make_run,
     bench_replay,
     bench_shedding,
@@ -21,5 +22,6 @@ bench_historian.main()
 bench_api.main()
 bench_api_body.main()
 bench_automation.main()
+bench_inverter.main()
 bench_replay.main()
 bench_make_run.main()

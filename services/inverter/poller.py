@@ -145,8 +145,15 @@ class DevicePoller:
         previous, self.mode = self.mode, Mode.ONLINE
         if previous in (Mode.UNKNOWN, Mode.OFFLINE):
             out.online = True  # logged as the availability change
-        self.next_at = now + (self.policy.night_poll_s if slow else self.policy.poll_s)
+        self.next_at = self._cadence(now, self.policy.night_poll_s if slow else self.policy.poll_s)
         return out
+
+    def _cadence(self, now: float, interval: float) -> float:
+        """One interval after this poll was due, not after it ended: a poll delayed by
+        another device's timeout does not shift every later one (re-phased from now when
+        it fell a whole interval behind)."""
+        nxt = self.next_at + interval
+        return nxt if nxt > now else now + interval
 
     def _group_name(self, index: int, kind: Kind, groups: Sequence[Decoded]) -> str:
         if index == 0:

@@ -250,14 +250,19 @@ class BusWorker(threading.Thread):
         try:
             while not self.stop_event.is_set():
                 now = self.clock()
+                # Answering devices first: a silent one holds the bus for a whole timeout.
                 due = sorted((d for d in self.devices if d.poller.due(now)),
-                             key=lambda d: d.poller.next_at)
+                             key=lambda d: (d.poller.failures > 0, d.poller.next_at))
+                deferred: dict[int, float] = {}  # id(device) -> when it goes anyway
                 for device in due:
                     if self.stop_event.is_set():
                         break
+                    if self._defer(device):
+                        deferred[id(device)] = device.poller.next_at + device.cfg.poll_s
+                        continue
                     self._poll(device)
                 self._diagnostics()
-                wake = min(d.poller.next_at for d in self.devices)
+                wake = min(deferred.get(id(d), d.poller.next_at) for d in self.devices)
                 self.stop_event.wait(max(0.0, min(wake, self._next_diag) - self.clock()))
         finally:
             self.transport.close()
@@ -267,6 +272,18 @@ class BusWorker(threading.Thread):
         self.stop_event.set()
         if self.is_alive():
             self.join(timeout=self.bus.timeout_s + 3)
+
+    def _defer(self, device: Device) -> bool:
+        """Whether a failing device waits: its timeout would delay an answering device due
+        before it ends. Never longer than one of its own periods (it must get its turn)."""
+        if device.poller.failures == 0:
+            return False
+        now = self.clock()
+        if now - device.poller.next_at >= device.cfg.poll_s:
+            return False
+        ends = now + self.bus.timeout_s + (self.bus.quiet_gap_s if self._quiet else 0.0)
+        return any(other is not device and other.poller.failures == 0
+                   and other.poller.next_at < ends for other in self.devices)
 
     def _open(self) -> bool:
         try:

@@ -196,3 +196,15 @@ def test_an_inverter_and_its_meter_in_one_chain_are_two_groups() -> None:
     asleep = DevicePoller(POLICY)
     asleep.on_reading(0, inverter(10, 100) + meter(300, 50))
     assert [x.group for x in asleep.on_silence(5, "no answer").publish] == [""]
+
+
+def test_the_period_runs_from_when_a_poll_was_due_not_from_when_it_ended() -> None:
+    # A poll delayed by another device's timeout (0.9 s here) must not shift every later
+    # poll: the bench measured a 2 s period stretched to 2.87 s by one dead device.
+    p = DevicePoller(POLICY, now=0.0)
+    p.on_reading(0.9, meter(100, 5))
+    assert p.next_at == 5.0
+    p.on_reading(5.02, meter(100, 6))
+    assert p.next_at == 10.0
+    p.on_reading(16.0, meter(100, 7))  # a whole period behind: re-phased from now
+    assert p.next_at == 21.0

@@ -193,3 +193,24 @@ def test_an_aurora_bus_holds_the_identity_read_once(start: Start, tmp_path: Path
         assert all(f["ac_energy_wh"] >= 12_345_678 for f in states)
         sim.night = True  # by day, right after producing: a fault, not the night
         wait_until(lambda: any(o.online is False for o in sink.of("pvi")), 20, "offline")
+
+
+def test_a_failing_device_waits_for_an_answering_one_due_before_its_timeout_ends() -> None:
+    # Its timeout would delay the answering device's poll; it goes right after it instead,
+    # and never waits longer than one of its own periods.
+    now = [100.0]
+    bus = BusConfig.model_validate({
+        "name": "t", "protocol": "rtu-over-tcp", "host": "127.0.0.1", "timeout_s": 1.0,
+        "devices": [{"id": "live", "address": 1, "poll_s": 5},
+                    {"id": "dead", "address": 2, "poll_s": 5}]})
+    worker = BusWorker(bus, InverterConfig(), Recorder(), clock=lambda: now[0])
+    live, dead = worker.devices
+    dead.poller.failures = 2
+    dead.poller.next_at, live.poller.next_at = 100.0, 100.5
+    assert worker._defer(dead)  # live is due at 100.5, before 100 + 1 s timeout + gap
+    assert not worker._defer(live)
+    live.poller.next_at = 101.5
+    assert not worker._defer(dead)  # live due after the timeout would end
+    live.poller.next_at, now[0] = 100.5, 105.0
+    dead.poller.next_at = 100.0
+    assert not worker._defer(dead)  # waited a whole period already: its turn
