@@ -211,6 +211,35 @@ class DevicePoller:
             else:
                 held[key] = value
 
+    # -- persistence ---------------------------------------------------------------------------
+
+    def snapshot(self) -> dict[str, Any]:
+        """What must survive a restart: identity and the last energy counters per group, so
+        a restart at night still publishes the counter, and a counter that stepped back
+        while we were stopped is still caught."""
+        return {"serial": self.serial, "kinds": dict(self._kinds),
+                "held": {name: dict(v) for name, v in self._held.items()}}
+
+    def restore(self, data: object) -> None:
+        """Load a ``snapshot``; anything malformed is ignored (a fresh start, not a crash)."""
+        if not isinstance(data, dict):
+            return
+        kinds, held = data.get("kinds"), data.get("held")
+        if not isinstance(kinds, dict) or not isinstance(held, dict):
+            return
+        for name, kind in kinds.items():
+            values = held.get(name)
+            if kind not in ("inverter", "meter") or not isinstance(values, dict):
+                continue
+            self._kinds[str(name)] = kind
+            self._held[str(name)] = {
+                k: v for k, v in values.items()
+                if (k in IDENTITY and isinstance(v, str | int | float))
+                or (k in ENERGY_KEYS and isinstance(v, int) and not isinstance(v, bool)
+                    and v >= 0)}
+        serial = data.get("serial")
+        self.serial = serial if isinstance(serial, str) else None
+
     # -- silences ------------------------------------------------------------------------------
 
     def on_silence(self, now: float, reason: str, answered: bool = False) -> Outcome:

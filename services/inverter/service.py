@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
+from pathlib import Path
 from typing import Any
 
 from services.core.bus import Bus
@@ -13,12 +15,14 @@ from services.core.config import Settings
 from services.core.contract.topics import ha_status_topic
 from services.core.device import DevicePublisher
 from services.core.service import Service
+from services.core.store import load_json, save_json
 from services.inverter.config import BusConfig, InverterConfig
 from services.inverter.fields import FIELDS
 from services.inverter.poller import Outcome, Publish
 from services.inverter.worker import BusWorker, Device
 
 log = logging.getLogger(__name__)
+SAVE_EVERY_S = 300.0  # the counters on disk lag at most this (and a clean stop saves them)
 
 
 class InverterService(Service[InverterConfig]):
@@ -35,6 +39,11 @@ class InverterService(Service[InverterConfig]):
         self._of: dict[str, list[DevicePublisher]] = {}  # configured device id -> its groups
         self._online: dict[str, bool] = {}  # configured device id -> availability
         self._lock = threading.Lock()
+        self.state_file = Path(config.general.data_dir) / "inverter.json"
+        self._saved: dict[str, Any] = {}  # as on disk
+        self._snaps: dict[str, Any] = {}  # each device's latest, taken on its bus's thread
+        self._save_at = 0.0
+        self._restore()
         if not self.workers:
             log.info("service=inverter no bus configured: idle")
         if ha.discovery:
@@ -55,6 +64,33 @@ class InverterService(Service[InverterConfig]):
             publishers = list(self._out.values())
         for out in publishers:
             out.close()
+        self._save(force=True)
+
+    def _restore(self) -> None:
+        saved = load_json(self.state_file)
+        if not isinstance(saved, dict):
+            return
+        for worker in self.workers:
+            for device in worker.devices:
+                device.poller.restore(saved.get(device.cfg.id))
+        self._saved = saved
+
+    def _save(self, *, force: bool = False) -> None:
+        """The pollers' counters and identities, when they changed (at most every
+        SAVE_EVERY_S: an SD card, not a database)."""
+        now = time.monotonic()
+        with self._lock:
+            if not force and now < self._save_at:
+                return
+            state = {**self._saved, **self._snaps}
+            if state == self._saved:
+                return
+            self._save_at = now + SAVE_EVERY_S
+            self._saved = state
+        try:
+            save_json(self.state_file, state)
+        except OSError as exc:
+            log.warning("service=inverter cannot save %s: %s", self.state_file, exc)
 
     def healthy(self) -> bool:
         """Every bus thread runs."""
@@ -85,6 +121,11 @@ class InverterService(Service[InverterConfig]):
                 out.set_online(outcome.online, outcome.log or outcome.reason)
         for kind, data in outcome.events:
             self.bus.event(kind, device=device.cfg.id, **data)
+        if outcome.publish:
+            # Taken here, on the bus's own thread: the one that changes this poller.
+            with self._lock:
+                self._snaps[device.cfg.id] = device.poller.snapshot()
+            self._save()
 
     def diagnostics(self, bus: BusConfig, device: Device, counters: dict[str, Any]) -> None:
         """Retained counters on each of the device's topics."""

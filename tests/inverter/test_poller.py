@@ -208,3 +208,22 @@ def test_the_period_runs_from_when_a_poll_was_due_not_from_when_it_ended() -> No
     assert p.next_at == 10.0
     p.on_reading(16.0, meter(100, 7))  # a whole period behind: re-phased from now
     assert p.next_at == 21.0
+
+
+def test_counters_and_identity_survive_a_restart_and_bad_state_is_ignored() -> None:
+    p = DevicePoller(POLICY)
+    p.on_reading(0, inverter(1500, 9000))
+    again = DevicePoller(POLICY)
+    again.restore(p.snapshot())
+    # asleep at start: the saved counter, never absent or 0
+    assert published(again.on_silence(1, "timeout"))["ac_energy_wh"] == 9000
+    stepped = again.on_reading(2, inverter(1200, 8000))  # the inverter's counter went back
+    assert published(stepped)["ac_energy_wh"] == 9000
+    assert [kind for kind, _ in stepped.events] == ["counter_backwards"]
+    garbled = {"kinds": {"": "inverter"}, "held": {"": {"ac_energy_wh": "x", "serial": []}}}
+    bads: list[object] = [None, [], {"kinds": 3}, {"kinds": {"": "toaster"}, "held": {"": {}}},
+                          garbled]
+    for bad in bads:
+        fresh = DevicePoller(POLICY)
+        fresh.restore(bad)
+        assert "ac_energy_wh" not in published(fresh.on_silence(1, "timeout"))

@@ -27,6 +27,7 @@ def test_a_real_sma_image_and_a_meter_published_end_to_end(
         server.set_image(2, meter_image(w=-850, wh_imp=120000, wh_exp=45000, phases=3))
         config = {
             "mqtt": {"host": broker.host, "port": broker.port, "prefix": prefix},
+            "general": {"data_dir": str(tmp_path / "data")},
             "homeassistant": {"discovery_prefix": f"{prefix}/ha"},
             "inverter": {"diagnostics_interval_s": 1, "buses": [{
                 "name": "lan", "protocol": "modbus-tcp", "host": "127.0.0.1",
@@ -75,4 +76,16 @@ def test_a_real_sma_image_and_a_meter_published_end_to_end(
         assert svc.stop() == 0
         w.payload(f"{prefix}/inverter/grid/availability", b"offline", after=count, timeout=5)
         w.payload(f"{prefix}/inverter/status", b"offline", after=count, timeout=5)
+        # Restarted at night, the inverter still silent: asleep, and its counter is the one
+        # saved at the stop, never absent nor 0.
+        assert (tmp_path / "data" / "inverter.json").is_file()
+        count = w.count()
+        again = Proc([sys.executable, "-m", "services.inverter"], tmp_path / "again.log",
+                     {"ENERBOX_CONFIG": str(path)})
+        procs.append(again.start())
+        night = json.loads(w.wait_for(lambda m: m.topic == f"{base}/state" and b"sleeping"
+                                      in m.payload, after=count, timeout=10).payload)
+        assert night["ac_power_w"] == 0 and night["ac_energy_wh"] == 21707970
+        assert night["serial"] == "3005067415"
+        assert again.stop() == 0
     assert "Traceback" not in svc.log
