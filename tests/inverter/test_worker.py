@@ -169,6 +169,35 @@ def test_a_scale_factor_changing_between_polls_never_tears_a_value(start: Start)
         assert {f["ac_energy_wh"] for f in states} == {98760}
 
 
+def test_a_32_bit_counter_crossing_a_16_bit_carry_never_spikes(start: Start) -> None:
+    # WH 0x0001FFFF -> 0x00020000: halves from two reads would give 0x0002FFFF (a 65 kWh
+    # spike) or 0x00010000; one request per model reads both halves together.
+    with SunSpecServer() as server:
+        images = [day(500, 0x0001FFFF, sf={"WH_SF": 0}), day(500, 0x00020000, sf={"WH_SF": 0})]
+        server.set_image(1, images[0])
+        done = threading.Event()
+
+        def flip() -> None:
+            i = 0
+            while not done.is_set():
+                i += 1
+                server.set_image(1, images[i % 2])
+                done.wait(0.001)
+
+        flipper = threading.Thread(target=flip, daemon=True)
+        flipper.start()
+        try:
+            _, sink = start([{"id": "wh", "address": 1, "poll_s": 0.01}],
+                            protocol="modbus-tcp", host="127.0.0.1", port=server.port)
+            wait_until(lambda: sink.readings("wh") >= 30, 20, "30 readings")
+        finally:
+            done.set()
+            flipper.join()
+        raw = {o.publish[0].raw.get("101.WH") for o in sink.of("wh") if o.publish}
+        assert raw <= {0x0001FFFF, 0x00020000}
+        assert {f["ac_energy_wh"] for f in sink.states("wh")} <= {0x0001FFFF, 0x00020000}
+
+
 def test_a_single_client_tcp_device_gets_one_connection_for_many_polls(start: Start) -> None:
     with SunSpecServer(max_clients=1) as server:
         server.set_image(1, day(3000, 1))
