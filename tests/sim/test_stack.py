@@ -9,6 +9,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
@@ -79,8 +80,9 @@ def test_stack_publishes_every_device_and_stops_cleanly(tmp_path: Path) -> None:
         assert len(products) == 2
         assert states[AUTOMATION]["status"] in STATUSES
         # The simulated day starts at 11:30: the inverter produces, the meter counts.
-        assert states[INVERTER]["status"] == "mppt" and states[INVERTER]["ac_power_w"] > 0
-        assert states[INVERTER]["ac_energy_wh"] > 0 and "serial" in states[INVERTER]
+        inverter: dict[str, Any] = states[INVERTER]
+        assert inverter["status"] == "mppt" and inverter["ac_power_w"] > 0
+        assert inverter["ac_energy_wh"] > 0 and "serial" in inverter
         assert "power_w" in states[METER] and "energy_import_wh" in states[METER]
     finally:
         client.loop_stop()
