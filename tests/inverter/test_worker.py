@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -78,6 +79,28 @@ def day(w: float, wh: float, **kw: Any) -> SunSpecImage:
     return inverter_image(InverterReading(w=w, wh=wh, phases=1, mppt=((350.0, w),)), **kw)
 
 
+@contextmanager
+def flipping(server: SunSpecServer, unit: int, images: list[SunSpecImage]) -> Iterator[None]:
+    """Swap the unit's image among ``images`` as fast as the server takes it."""
+    server.set_image(unit, images[0])
+    done = threading.Event()
+
+    def flip() -> None:
+        i = 0
+        while not done.is_set():
+            i += 1
+            server.set_image(unit, images[i % len(images)])
+            done.wait(0.001)
+
+    flipper = threading.Thread(target=flip, daemon=True)
+    flipper.start()
+    try:
+        yield
+    finally:
+        done.set()
+        flipper.join()
+
+
 def test_one_dead_device_on_an_rtu_bus_never_stalls_the_others_nor_reopens_the_link(
     start: Start,
 ) -> None:
@@ -145,25 +168,10 @@ def test_a_scale_factor_changing_between_polls_never_tears_a_value(start: Start)
         images = [day(1234, 98760, sf={"W_SF": 0, "WH_SF": 0}),
                   day(1234, 98760, sf={"W_SF": 1, "WH_SF": 1}),
                   day(1234, 98760, sf={"W_SF": -1, "WH_SF": 1})]
-        server.set_image(1, images[0])
-        done = threading.Event()
-
-        def flip() -> None:
-            i = 0
-            while not done.is_set():  # swap as fast as the server takes it
-                i += 1
-                server.set_image(1, images[i % len(images)])
-                done.wait(0.001)
-
-        flipper = threading.Thread(target=flip, daemon=True)
-        flipper.start()
-        try:
+        with flipping(server, 1, images):
             _, sink = start([{"id": "sf", "address": 1, "poll_s": 0.01}],
                             protocol="modbus-tcp", host="127.0.0.1", port=server.port)
             wait_until(lambda: sink.readings("sf") >= 30, 20, "30 readings")
-        finally:
-            done.set()
-            flipper.join()
         states = sink.states("sf")
         assert {f["ac_power_w"] for f in states} == {1230, 1234}  # W_SF 1 rounds to tens
         assert {f["ac_energy_wh"] for f in states} == {98760}
@@ -174,25 +182,10 @@ def test_a_32_bit_counter_crossing_a_16_bit_carry_never_spikes(start: Start) -> 
     # spike) or 0x00010000; one request per model reads both halves together.
     with SunSpecServer() as server:
         images = [day(500, 0x0001FFFF, sf={"WH_SF": 0}), day(500, 0x00020000, sf={"WH_SF": 0})]
-        server.set_image(1, images[0])
-        done = threading.Event()
-
-        def flip() -> None:
-            i = 0
-            while not done.is_set():
-                i += 1
-                server.set_image(1, images[i % 2])
-                done.wait(0.001)
-
-        flipper = threading.Thread(target=flip, daemon=True)
-        flipper.start()
-        try:
+        with flipping(server, 1, images):
             _, sink = start([{"id": "wh", "address": 1, "poll_s": 0.01}],
                             protocol="modbus-tcp", host="127.0.0.1", port=server.port)
             wait_until(lambda: sink.readings("wh") >= 30, 20, "30 readings")
-        finally:
-            done.set()
-            flipper.join()
         raw = {o.publish[0].raw.get("101.WH") for o in sink.of("wh") if o.publish}
         assert raw <= {0x0001FFFF, 0x00020000}
         assert {f["ac_energy_wh"] for f in sink.states("wh")} <= {0x0001FFFF, 0x00020000}
