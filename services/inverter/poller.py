@@ -255,8 +255,11 @@ class DevicePoller:
                     out.online = True  # asleep is not an error: the device stays available
                 if not self._slept_logged:
                     self._slept_logged = True
-                    out.log = (f"asleep (silent after {self._last_power()}): polled every "
-                               f"{self.policy.night_poll_s:g} s")
+                    # Never heard since start: night, or a wrong host/port/unit id.
+                    hint = ("" if self._last.get("") else
+                            f" ({reason}; by day, check its host, port and unit id)")
+                    out.log = (f"asleep (silent after {self._last_power()}){hint}: polled "
+                               f"every {self.policy.night_poll_s:g} s")
             self.mode = Mode.SLEEPING
             out.publish = self._sleeping()  # re-sent each night poll: the state must not expire
             self.next_at = now + self.policy.night_poll_s
