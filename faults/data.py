@@ -59,7 +59,7 @@ class Plan:
 
 
 # The outage is six state expiries over in both.
-SHORT = Plan(db_down_s=10, historian_kills=2, outage_s=30, state_expiry_s=5,
+SHORT = Plan(db_down_s=6, historian_kills=2, outage_s=18, state_expiry_s=3,
              broker_down_s=4, settle_s=4, gap_s=(1, 5))
 FULL = Plan(db_down_s=200, historian_kills=3, outage_s=1800, state_expiry_s=300,
             broker_down_s=10, settle_s=15, gap_s=(2, 20))

@@ -1,8 +1,8 @@
 """The short data-path fault run (make test): every fault, every reading counted, 0 lost.
 
 `make faults` runs the same with the full durations (a 30-minute historian outage); this one
-keeps make test short: a 30 s historian outage with a 5 s state expiry (six expiries
-over), a 10 s database outage, two historian kills, a broker restart while the historian is
+keeps make test short: an 18 s historian outage with a 3 s state expiry (six expiries
+over), a 6 s database outage, two historian kills, a broker restart while the historian is
 down, a broker kill -9, kill -9 of every producer and a power cut.
 """
 
