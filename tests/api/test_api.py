@@ -8,6 +8,7 @@ import time
 from datetime import date
 
 import httpx
+import pytest
 import websockets
 
 from tests.api.conftest import Stack, wait_until
@@ -89,6 +90,7 @@ def test_health_and_events(stack: Stack) -> None:
     assert any(e["type"] == "command" and e["relay"] == "living" for e in events)
 
 
+@pytest.mark.after_first_minute
 def test_history_and_daily_energy(stack: Stack) -> None:
     now = time.time()
     params: dict[str, str | float] = {
