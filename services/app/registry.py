@@ -43,6 +43,12 @@ SERVICES: dict[str, ServiceEntry] = {
             "services.inverter.fields:FIELDS",
         ),
         ServiceEntry(
+            "temperature",
+            "services.temperature.service:TemperatureService",
+            "1-Wire DS18B20 temperature probes, read through the kernel's w1 sysfs tree",
+            "services.temperature.fields:FIELDS",
+        ),
+        ServiceEntry(
             "relays",
             "services.relays.service:RelaysService",
             "Relays and fil pilote radiators: user orders, automations, shedding, safe states",

@@ -32,6 +32,7 @@ from services.inverter.config import InverterConfig
 from services.relays.config import RelaysConfig
 from services.shedding.config import SheddingConfig
 from services.teleinfo.config import TeleinfoConfig
+from services.temperature.config import TemperatureConfig
 from services.vedirect.config import VedirectConfig
 
 
@@ -46,6 +47,7 @@ class EnerboxConfig(BaseModel):
     teleinfo: TeleinfoConfig = Field(default_factory=TeleinfoConfig)
     vedirect: VedirectConfig = Field(default_factory=VedirectConfig)
     inverter: InverterConfig = Field(default_factory=InverterConfig)
+    temperature: TemperatureConfig = Field(default_factory=TemperatureConfig)
     relays: RelaysConfig = Field(default_factory=RelaysConfig)
     shedding: SheddingConfig = Field(default_factory=SheddingConfig)
     historian: HistorianConfig = Field(default_factory=HistorianConfig)
@@ -100,6 +102,7 @@ SETTINGS: dict[str, Callable[[EnerboxConfig], Settings[Any]]] = {
     "teleinfo": lambda c: shared(c, c.teleinfo),
     "vedirect": lambda c: shared(c, c.vedirect),
     "inverter": lambda c: shared(c, c.inverter),
+    "temperature": lambda c: shared(c, c.temperature),
     "relays": lambda c: shared(c, c.relays),
     "shedding": lambda c: shared(c, c.shedding),
     "automation": lambda c: shared(c, c.automation),

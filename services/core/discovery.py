@@ -59,6 +59,8 @@ def _component(
     if spec.options is not None:
         comp["device_class"] = "enum"
         comp["options"] = list(spec.options)
+    if spec.precision is not None:
+        comp["suggested_display_precision"] = spec.precision
     if not spec.enabled:
         comp["enabled_by_default"] = False
     return comp

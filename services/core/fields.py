@@ -25,6 +25,7 @@ class FieldSpec:
     component: str = "sensor"  # HA platform: sensor, binary_sensor
     entity_category: str | None = None  # "diagnostic" for meter ids and settings
     icon: str | None = None
+    precision: int | None = None  # HA suggested_display_precision (decimals shown)
     options: tuple[str, ...] | None = None  # values of an enum sensor
     item_names: tuple[str, ...] | None = None  # names of list items: ("L1", "L2", "L3")
     mapping: bool = False  # value is an object (one HA entity per key)
