@@ -9,7 +9,6 @@ number so that an overflowed event buffer shows as lost events rather than as a 
 
 from __future__ import annotations
 
-import glob
 import json
 import random
 import threading
@@ -64,7 +63,9 @@ def find_chip(chip: str, pattern: str = "/dev/gpiochip*") -> str:
     import gpiod  # noqa: PLC0415 (only where the hardware is)
 
     labels: dict[str, str] = {}
-    for path in sorted(glob.glob(pattern)):
+    where = Path(pattern)
+    for found_path in sorted(where.parent.glob(where.name)):
+        path = str(found_path)
         try:
             with gpiod.Chip(path) as found:
                 labels[path] = found.get_info().label
@@ -187,14 +188,14 @@ class ReplaySource:
 
 
 def simulate(power_w: Callable[[float], float], imp_per_kwh: float, start_s: float,
-             end_s: float, width_s: float = 0.09, bounce_s: float = 0.0,
+             end_s: float, *, width_s: float = 0.09, bounce_s: float = 0.0,
              seed: int = 0, energy_wh: float = 0.0) -> tuple[list[Edge], float]:
     """The edges a meter of ``imp_per_kwh`` sends between two times (s) for a power profile
     (W as a function of s), integrated every 10 ms; each pulse is ``width_s`` active (never
     more than half the interval at high power, as a real meter shortens them), with up to
     ``bounce_s`` of contact bounce on each edge. ``energy_wh`` carries the energy not yet
     pulsed from one call to the next; returns the edges and the carry."""
-    rng = random.Random(seed)
+    rng = random.Random(seed)  # noqa: S311 (a simulation, reproducible by seed)
     wh_per_pulse = 1000.0 / imp_per_kwh
     edges: list[Edge] = []
     step = 0.01
@@ -230,6 +231,11 @@ def _pulse(at: float, width: float, bounce_s: float, rng: random.Random) -> list
     return out
 
 
+def constant(watts: float) -> Callable[[float], float]:
+    """A flat power profile."""
+    return lambda _t: watts
+
+
 class SimSource:
     """A simulated meter in real time: ``power_w()`` is read as time passes (the service
     wires it to the water heater's relay for `make run`); edges carry sequence numbers."""
@@ -251,10 +257,11 @@ class SimSource:
         while not self._closed.is_set():
             now = time.monotonic()
             if now > self._t:
-                p = self.power_w()
-                new, self._carry = simulate(lambda _t: p, self.imp_per_kwh, self._t, now,
-                                            self.width_s, self.bounce_s, self.seed + self._seq,
-                                            self._carry)
+                watts = self.power_w()  # constant over one read: they are short
+                new, self._carry = simulate(
+                    constant(watts), self.imp_per_kwh, self._t, now,
+                    width_s=self.width_s, bounce_s=self.bounce_s, seed=self.seed + self._seq,
+                    energy_wh=self._carry)
                 self._t = now
                 for e in new:
                     self._seq += 1

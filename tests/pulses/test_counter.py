@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from services.pulses.counter import NS, CounterSettings, PulseCounter
-from services.pulses.edges import Edge, simulate
+from services.pulses.edges import Edge, constant, simulate
 
 MS = 1_000_000
 # 10 000 imp/kWh and 6 kW: the physical minimum interval is 60 ms, a 30/30 ms stream.
@@ -58,11 +58,11 @@ def test_bounces_on_each_edge_leave_the_count_unchanged() -> None:
         edges: list[Edge] = []
         carry, t0 = 0.0, 1.0
         for watts, dur in profile:
-            new, carry = simulate(lambda _t, w=watts: w, 1000, t0, t0 + dur, width_s=0.09,
+            new, carry = simulate(constant(watts), 1000, t0, t0 + dur, width_s=0.09,
                                   bounce_s=0.003, seed=seed, energy_wh=carry)
             edges += new
             t0 += dur
-        clean, _ = simulate(lambda t: 500.0 if t < 601 else 3000.0, 1000, 1.0, t0, 0.09)
+        clean, _ = simulate(lambda t: 500.0 if t < 601 else 3000.0, 1000, 1.0, t0)
         c = PulseCounter(CounterSettings(1000, 12), 0)
         feed(c, edges)
         c.advance(round(t0 * NS) + NS)
