@@ -14,7 +14,7 @@ from enum import StrEnum
 from typing import Any, Literal
 
 from services.core.contract.orders import ORDERS, Order
-from services.core.contract.payload import Rejection, decode_object, decode_text
+from services.core.contract.payload import Rejection, decode_json, decode_object, decode_text
 
 MIN_FOR_S = 1.0
 MAX_FOR_S = 366 * 86400.0
@@ -326,6 +326,35 @@ class AutomationSwitch:
     def encode(self) -> bytes:
         """``ON`` or ``OFF`` (what Home Assistant's switch sends)."""
         return b"ON" if self.enabled else b"OFF"
+
+
+@dataclass(frozen=True, slots=True)
+class PulseCalibration:
+    """A pulse meter's index read on its display (``pulses/<meter>/set``), in Wh."""
+
+    energy_wh: float
+
+    @classmethod
+    def decode(cls, payload: bytes) -> PulseCalibration | Rejection:
+        """``{"energy_wh": N}``, N a finite number from 0 to 10^12 Wh (a plain number too)."""
+        text = decode_text(payload, COMMAND_MAX_BYTES)
+        if isinstance(text, Rejection):
+            return text
+        data: Any = decode_json(text.encode(), COMMAND_MAX_BYTES)
+        if isinstance(data, Rejection):
+            return data
+        if isinstance(data, dict):
+            if set(data) != {"energy_wh"}:
+                return Rejection.of('expected {"energy_wh": <the index in Wh>}', text)
+            data = data["energy_wh"]
+        value = _number(data)
+        if value is None or not 0 <= value <= 1e12:
+            return Rejection.of("energy_wh must be a number of Wh from 0 to 10^12", text)
+        return cls(value)
+
+    def encode(self) -> bytes:
+        """JSON."""
+        return to_json({"energy_wh": self.energy_wh}).encode()
 
 
 # -- events -------------------------------------------------------------------------------

@@ -74,6 +74,10 @@ ROWS: tuple[TopicDoc, ...] = (
              '`ON`, `OFF` (any case) or `{"enabled": true\\|false}`: the load\'s '
              '"automation enabled" switch (off: its wish is cleared, the relay goes to its '
              "default)", "no", "api, users, Home Assistant, Node-RED"),
+    TopicDoc(TopicKind.PULSES_SET, "<p>/pulses/<meter>/set",
+             '`{"energy_wh": 1234567}` (or the plain number): the index read on the meter\'s '
+             "display, in Wh; never below the present index (refused with a `rejected` "
+             "event)", "no", "api, users"),
     TopicDoc(TopicKind.EVENTS, "<p>/<service>/events",
              'JSON `{"type": ..., "ts": ..., ...}`', "no", "any"),
 )

@@ -60,6 +60,8 @@ class TopicKind(StrEnum):
     # <p>/automation/<relay>/set: the load's "automation enabled" switch (its leaf is "set";
     # the kind has its own name, an enum value cannot be RELAY_SET's twice).
     AUTOMATION_SET = "automation_set"
+    # <p>/pulses/<meter>/set: the meter's index read on its display (calibration).
+    PULSES_SET = "pulses_set"
 
 
 _SERVICE_LEAVES = {TopicKind.STATUS, TopicKind.EVENTS, TopicKind.HEARTBEAT, TopicKind.REPLIES}
@@ -69,6 +71,8 @@ _DEVICE_LEAVES = {
 }
 _RELAY_INPUTS = {TopicKind.RELAY_SET, TopicKind.RELAY_SHED, TopicKind.RELAY_AUTO}
 _SET_LEAF = "set"
+# Services other than relays whose devices take a command on their "set" leaf.
+_SET_KINDS = {"automation": TopicKind.AUTOMATION_SET, "pulses": TopicKind.PULSES_SET}
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,6 +198,10 @@ class Topics:
         """The "automation enabled" switch of one load (HA, the api, Node-RED)."""
         return self.device_of("automation", relay, _SET_LEAF)
 
+    def pulses_set(self, meter: str) -> str:
+        """The calibration command of one pulse meter (its index, read on its display)."""
+        return self.device_of("pulses", meter, _SET_LEAF)
+
     @property
     def any_automation_set(self) -> str:
         """``<p>/automation/+/set``: every load's switch."""
@@ -244,8 +252,8 @@ class Topics:
         if len(levels) != 3:
             return None
         service, device, leaf = levels
-        if service == "automation" and leaf == _SET_LEAF:
-            return Topic(TopicKind.AUTOMATION_SET, service, device)
+        if leaf == _SET_LEAF and service in _SET_KINDS:
+            return Topic(_SET_KINDS[service], service, device)
         if service == "relays":
             for kind in _RELAY_INPUTS:
                 if leaf == kind.value:
