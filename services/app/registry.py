@@ -49,6 +49,12 @@ SERVICES: dict[str, ServiceEntry] = {
             "services.temperature.fields:FIELDS",
         ),
         ServiceEntry(
+            "pulses",
+            "services.pulses.service:PulsesService",
+            "S0 pulse meters (MID sub-meters) on GPIO: count, power, persisted index",
+            "services.pulses.fields:FIELDS",
+        ),
+        ServiceEntry(
             "relays",
             "services.relays.service:RelaysService",
             "Relays and fil pilote radiators: user orders, automations, shedding, safe states",

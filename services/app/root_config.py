@@ -29,6 +29,7 @@ from services.core.history.schema import DEFAULT_FILE
 from services.core.history.tariffs import TariffBook
 from services.historian.config import HistorianConfig
 from services.inverter.config import InverterConfig
+from services.pulses.config import PulsesConfig
 from services.relays.config import RelaysConfig
 from services.shedding.config import SheddingConfig
 from services.teleinfo.config import TeleinfoConfig
@@ -47,6 +48,7 @@ class EnerboxConfig(BaseModel):
     teleinfo: TeleinfoConfig = Field(default_factory=TeleinfoConfig)
     vedirect: VedirectConfig = Field(default_factory=VedirectConfig)
     inverter: InverterConfig = Field(default_factory=InverterConfig)
+    pulses: PulsesConfig = Field(default_factory=PulsesConfig)
     temperature: TemperatureConfig = Field(default_factory=TemperatureConfig)
     relays: RelaysConfig = Field(default_factory=RelaysConfig)
     shedding: SheddingConfig = Field(default_factory=SheddingConfig)
@@ -102,6 +104,7 @@ SETTINGS: dict[str, Callable[[EnerboxConfig], Settings[Any]]] = {
     "teleinfo": lambda c: shared(c, c.teleinfo),
     "vedirect": lambda c: shared(c, c.vedirect),
     "inverter": lambda c: shared(c, c.inverter),
+    "pulses": lambda c: shared(c, c.pulses),
     "temperature": lambda c: shared(c, c.temperature),
     "relays": lambda c: shared(c, c.relays),
     "shedding": lambda c: shared(c, c.shedding),
