@@ -10,6 +10,7 @@ from bench import (
     bench_replay,
     bench_shedding,
     bench_teleinfo,
+    bench_temperature,
     bench_vedirect,
     rss,
 )
@@ -23,5 +24,6 @@ bench_api.main()
 bench_api_body.main()
 bench_automation.main()
 bench_inverter.main()
+bench_temperature.main()
 bench_replay.main()
 bench_make_run.main()
