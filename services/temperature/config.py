@@ -48,7 +48,7 @@ class TemperatureConfig(Section):
     interval_s: float = Field(30.0, gt=0, description="How often every probe is read.")
     rescan_s: float = Field(
         300.0, gt=0, description="How often the bus is listed again for probes plugged in "
-        "or removed (a probe that fails to read is looked for at once)."
+        "(a probe whose folder vanishes is offline at its next read)."
     )
     max_step_c: float = Field(
         10.0, gt=0, description="A read further than this from the last good value is held "

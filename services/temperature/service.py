@@ -44,6 +44,7 @@ class TemperatureService(Service[TemperatureConfig]):
         self.stop_event = threading.Event()
         self.thread = threading.Thread(target=self._run, name="temperature", daemon=True)
         self.cycle_s: float | None = None  # how long the last read cycle took
+        self._empty = False  # the last rescan found no probe
         if ha.discovery:
             bus.subscribe(ha_status_topic(ha.discovery_prefix), self._ha_status)
 
@@ -102,8 +103,12 @@ class TemperatureService(Service[TemperatureConfig]):
             log.info("service=temperature probe %s found", address)
         for address in vanished:
             self._publisher(address).set_online(False, "gone from the 1-Wire bus")
-        if not self.reader.probes and not self.named:
-            log.info("service=temperature no probe under %s", self.reader.root)
+        empty = not self.reader.probes
+        if empty != self._empty:  # said once per change, not every rescan
+            self._empty = empty
+            if empty:
+                log.warning("service=temperature no probe under %s (is the w1-gpio overlay "
+                            "loaded?)", self.reader.root)
 
     def _outcome(self, outcome: Outcome) -> None:
         out = self._publisher(outcome.address)

@@ -71,11 +71,11 @@ def family(address: str) -> str | None:
 
 
 def list_probes(root: Path) -> list[Probe]:
-    """The temperature probes under ``root``, sorted by address."""
+    """The temperature probes under ``root``, sorted by address (none when it is absent:
+    w1-gpio not loaded yet)."""
     try:
         entries = sorted(root.iterdir())
-    except OSError as exc:
-        log.warning("service=temperature cannot list %s: %s", root, exc)
+    except OSError:
         return []
     probes = []
     for entry in entries:
