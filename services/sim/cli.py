@@ -1,5 +1,5 @@
 """``enerbox sim ...``: device simulators for development and tests (``tic``, ``vedirect``,
-``inverter``, ``aurora``)."""
+``inverter``, ``aurora``, ``onewire``)."""
 
 from __future__ import annotations
 
@@ -141,6 +141,8 @@ def build_parser() -> argparse.ArgumentParser:
                           help="simulate a SunSpec inverter and grid meter (Modbus TCP server)")
     subparsers.add_parser("aurora", add_help=False,
                           help="simulate an ABB/Power-One PVI inverter (Aurora) on a pty")
+    subparsers.add_parser("onewire", add_help=False,
+                          help="simulate DS18B20 probes in a fake 1-Wire sysfs tree")
     stack = subparsers.add_parser(
         "stack", help="broker + simulators + services, as `make run` runs them",
         description="Start mosquitto (unless one listens already), the device simulators and "
@@ -170,6 +172,10 @@ def main(argv: list[str] | None = None) -> int:
         from services.sim import aurora  # noqa: PLC0415
 
         return aurora.main(argv[1:])
+    if argv[:1] == ["onewire"]:
+        from services.sim import onewire  # noqa: PLC0415
+
+        return onewire.main(argv[1:])
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     handler: Handler = args.handler

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import shutil
 import signal
 import threading
 import time
@@ -258,6 +259,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     stops = {signal.SIGINT, signal.SIGTERM}
     old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, stops)  # only sigwait sees them
     follower: RelayFollower | None = None
+    created = not Path(args.root).exists()  # ours to remove at the end, like a pty link
     try:
         if args.follow:
             host, _, port = args.follow.rpartition(":")
@@ -282,6 +284,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         if follower is not None:
             follower.stop()
+        if created:
+            shutil.rmtree(args.root, ignore_errors=True)
         signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
     return 0
 

@@ -22,10 +22,11 @@ from types import FrameType
 
 from services.app.registry import SERVICES
 from services.core.contract import TopicKind, Topics
+from services.sim.onewire import TANK_TOP
 
 RUN_DIR = Path("run")
 STACK_SERVICES = ("historian", "relays", "shedding", "teleinfo", "vedirect", "inverter",
-                  "automation", "api")
+                  "temperature", "automation", "api")
 
 
 @dataclass
@@ -135,8 +136,12 @@ def _start_simulators(stack: Stack, enerbox: list[str], sim_dir: Path, config: s
     # config's inverter bus expects them.
     stack.spawn("sim-inverter", [*enerbox, "sim", "inverter", "--port", str(inverter_port),
                                  "--follow", f"127.0.0.1:{stack.port}", "--config", config])
+    # Two DS18B20 probes in the water heater's tank (a fake sysfs tree), heating with it.
+    stack.spawn("sim-onewire", [*enerbox, "sim", "onewire", "--root", str(sim_dir / "w1"),
+                                "--follow", f"127.0.0.1:{stack.port}", "--config", config])
     deadline = time.monotonic() + 10
     links = [sim_dir / name for name in ("tic0", "vedirect0", "vedirect1")]
+    links.append(sim_dir / "w1" / TANK_TOP)  # the tree is written: the first scan finds it
     while not (all(link.exists() for link in links) and _listening(inverter_port)) \
             and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -174,6 +179,7 @@ def main(port: int = 1883, run_dir: Path = RUN_DIR, single_process: bool = False
                 {"port": str(sim_dir / "vedirect0"), "name": "SmartShunt (simulated)"},
                 {"port": str(sim_dir / "vedirect1"), "name": "SmartSolar (simulated)"},
             ]),
+            "ENERBOX_TEMPERATURE__ROOT": str(sim_dir / "w1"),
             "ENERBOX_INVERTER__BUSES": json.dumps([{
                 "name": "sim", "protocol": "modbus-tcp", "host": "127.0.0.1",
                 "port": inverter_port, "timeout_s": 1,

@@ -35,6 +35,7 @@ def _processes_mentioning(text: str) -> list[str]:
 HEATER, LINKY = "enerbox/relays/water-heater/state", "enerbox/teleinfo/linky/state"
 AUTOMATION = "enerbox/automation/water-heater/state"
 INVERTER, METER = "enerbox/inverter/inverter/state", "enerbox/inverter/meter/state"
+TANK = "enerbox/temperature/tank-top/state"
 
 
 def test_stack_publishes_every_device_and_stops_cleanly(tmp_path: Path) -> None:
@@ -59,7 +60,7 @@ def test_stack_publishes_every_device_and_stops_cleanly(tmp_path: Path) -> None:
         state = json.loads(msg.payload)
         states[msg.topic] = state
         devices = sum("/vedirect/" in t for t in states)
-        if devices == 2 and {LINKY, HEATER, AUTOMATION, INVERTER, METER,
+        if devices == 2 and {LINKY, HEATER, AUTOMATION, INVERTER, METER, TANK,
                              "enerbox/shedding/linky/state"} <= set(states):
             got_all.set()
 
@@ -84,6 +85,8 @@ def test_stack_publishes_every_device_and_stops_cleanly(tmp_path: Path) -> None:
         assert inverter["status"] == "mppt" and inverter["ac_power_w"] > 0
         assert inverter["ac_energy_wh"] > 0 and "serial" in inverter
         assert "power_w" in states[METER] and "energy_import_wh" in states[METER]
+        tank: dict[str, Any] = states[TANK]
+        assert 5 < tank["temperature_c"] < 90  # the simulated tank's probe
     finally:
         client.loop_stop()
         stack.send_signal(signal.SIGINT)  # what Ctrl-C in `make run` sends
