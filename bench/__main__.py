@@ -7,6 +7,7 @@ from bench import (
     bench_historian,
     bench_inverter,
     bench_make_run,
+    bench_pulses,
     bench_replay,
     bench_shedding,
     bench_teleinfo,
@@ -25,5 +26,6 @@ bench_api_body.main()
 bench_automation.main()
 bench_inverter.main()
 bench_temperature.main()
+bench_pulses.main()
 bench_replay.main()
 bench_make_run.main()

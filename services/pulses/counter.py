@@ -65,6 +65,9 @@ class PulseCounter:
         # active at start is not a pulse: a pulse needs a gap seen before it.
         self._stable: bool | None = None
         self._seq: int | None = None
+        # Where the pulse being confirmed began: its first rise since the last full gap, so
+        # that bounces on its rising edge do not make its time (hence the power) jitter.
+        self._rise: int | None = None
         self.last_pulse_ns: int | None = None  # last accepted pulse (the decay's reference)
         self._chain_start: int | None = None  # interval start usable for power (None: none)
         self._chain_last = 0
@@ -92,6 +95,8 @@ class PulseCounter:
             self.diag.stuck_ns += self._stuck(ts)
         self._level = edge.active
         self._since = ts
+        if edge.active and self._stable is not True and self._rise is None:
+            self._rise = ts
 
     def advance(self, now_ns: int) -> None:
         """Let time pass to ``now_ns`` with the line at its present level."""
@@ -102,11 +107,14 @@ class PulseCounter:
         if self._level:
             if self._stable is False and held >= self.s.min_pulse_ns:
                 self._stable = True
-                self._pulse(self._since)
+                self._pulse(self._since if self._rise is None else self._rise)
+                self._rise = None
             elif self._stable is None and held >= self.s.min_pulse_ns:
                 self._stable = True  # active since start: no gap seen, not a pulse
-        elif self._stable is not False and held >= self.s.min_gap_ns:
+                self._rise = None
+        elif held >= self.s.min_gap_ns:
             self._stable = False
+            self._rise = None  # a glitch before this gap is not the next pulse's start
 
     def _pulse(self, ts: int) -> None:
         """A stable active level began at ``ts``: accept it unless too soon after the last."""
@@ -149,8 +157,9 @@ class PulseCounter:
             return None
         # No pulse began since the last one, up to now, or up to the start of an active run
         # not yet long enough to count (it may be the next pulse, confirmed later).
-        pending = self._level and self._stable is False
-        since = (self._since if pending else self._now) - self.last_pulse_ns
+        pending = self._stable is False and self._rise is not None
+        since = (self._rise if pending and self._rise is not None else self._now) \
+            - self.last_pulse_ns
         if since >= self.s.zero_after_ns:
             return 0.0
         if since > 0:

@@ -70,6 +70,19 @@ def test_bounces_on_each_edge_leave_the_count_unchanged() -> None:
         assert c.diag.rejected_short > 0 and c.diag.rejected_fast == 0
 
 
+def test_bounces_at_the_fastest_rate_neither_drop_pulses_nor_jitter_the_power() -> None:
+    # A pulse timed from its last bounce made intervals of 54-66 ms: a third of them fell
+    # under the 60 ms physical minimum (rejected as too fast) and the power swung by 50 %.
+    edges, _ = simulate(constant(6000.0), 10000, 1.0, 61.0, width_s=0.03, bounce_s=0.003,
+                        seed=1)
+    s = CounterSettings(10000, 6, min_pulse_ns=20 * MS, min_gap_ns=20 * MS)
+    c = PulseCounter(s, 0)
+    powers = feed(c, edges)
+    c.advance(62 * NS)
+    assert c.diag.pulses == 1000 and c.diag.rejected_fast == 0
+    assert all(abs(p - 6000) / 6000 < 0.005 for p in powers[1:])
+
+
 def test_a_glitch_40_ms_after_a_long_active_level_is_not_counted() -> None:
     c = PulseCounter(FAST, 0)
     feed(c, [Edge(NS, True), Edge(3 * NS, False),  # one long pulse
