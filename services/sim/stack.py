@@ -25,7 +25,7 @@ from services.core.contract import TopicKind, Topics
 from services.sim.onewire import TANK_TOP
 
 RUN_DIR = Path("run")
-STACK_SERVICES = ("historian", "relays", "shedding", "teleinfo", "vedirect", "inverter",
+STACK_SERVICES = ("historian", "relays", "shedding", "teleinfo", "vedirect", "inverter", "pulses",
                   "temperature", "automation", "api")
 
 

@@ -36,6 +36,7 @@ HEATER, LINKY = "enerbox/relays/water-heater/state", "enerbox/teleinfo/linky/sta
 AUTOMATION = "enerbox/automation/water-heater/state"
 INVERTER, METER = "enerbox/inverter/inverter/state", "enerbox/inverter/meter/state"
 TANK = "enerbox/temperature/tank-top/state"
+PULSES = "enerbox/pulses/water-heater/state"
 
 
 def test_stack_publishes_every_device_and_stops_cleanly(tmp_path: Path) -> None:
@@ -60,7 +61,7 @@ def test_stack_publishes_every_device_and_stops_cleanly(tmp_path: Path) -> None:
         state = json.loads(msg.payload)
         states[msg.topic] = state
         devices = sum("/vedirect/" in t for t in states)
-        if devices == 2 and {LINKY, HEATER, AUTOMATION, INVERTER, METER, TANK,
+        if devices == 2 and {LINKY, HEATER, AUTOMATION, INVERTER, METER, TANK, PULSES,
                              "enerbox/shedding/linky/state"} <= set(states):
             got_all.set()
 
@@ -87,6 +88,7 @@ def test_stack_publishes_every_device_and_stops_cleanly(tmp_path: Path) -> None:
         assert "power_w" in states[METER] and "energy_import_wh" in states[METER]
         tank: dict[str, Any] = states[TANK]
         assert 5 < tank["temperature_c"] < 90  # the simulated tank's probe
+        assert "energy_wh" in states[PULSES] and "pulses_total" in states[PULSES]
     finally:
         client.loop_stop()
         stack.send_signal(signal.SIGINT)  # what Ctrl-C in `make run` sends
