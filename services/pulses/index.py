@@ -39,6 +39,18 @@ class MeterIndex:
         self.base_wh, self.pulses = energy_wh, 0
         return None
 
+    def catch_up(self, energy_wh: float, pulses_total: int | None) -> float:
+        """After an unclean stop, the index last published (the broker's retained state) may
+        be ahead of the last save: take it, so the index never steps back across a kill -9.
+        Returns the Wh taken back (0 when the save was not behind)."""
+        behind = energy_wh - self.energy_wh
+        if behind <= 0:
+            return 0.0
+        self.base_wh += behind
+        if pulses_total is not None and pulses_total > self.pulses_total:
+            self.pulses_total = pulses_total
+        return behind
+
     def snapshot(self) -> dict[str, Any]:
         """What is saved."""
         return {"base_wh": self.base_wh, "pulses": self.pulses,

@@ -2,7 +2,11 @@
 each meter's state, fields, availability, diagnostics and Home Assistant discovery.
 
 The index is saved (data_dir/pulses.json, atomically) every ``save_every_s`` and at a clean
-stop; a meter is online only once its saved index is read. ``<p>/pulses/<id>/set`` sets the
+stop; a meter is online only once its saved index is read. After an unclean stop the index
+last published (the broker's retained state, up to a second old) may be ahead of the last
+save: the first state waits up to RETAINED_WAIT_S for it and takes it, so a kill -9 of the
+service never rewinds the index (a power cut, which takes the broker's RAM too, costs at most
+``save_every_s`` of pulses). ``<p>/pulses/<id>/set`` sets the
 index from the meter's display, never downwards.
 """
 
@@ -15,9 +19,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from services.core.bus import Bus
+from services.core.bus import Bus, Inbound
 from services.core.config import Settings
-from services.core.contract import EventKind, PulseCalibration, Rejection, RelayReport, is_on
+from services.core.contract import (
+    DeviceState,
+    EventKind,
+    PulseCalibration,
+    Rejection,
+    RelayReport,
+    is_on,
+)
 from services.core.contract.topics import ha_status_topic
 from services.core.device import DevicePublisher
 from services.core.service import Service
@@ -31,6 +42,9 @@ from services.pulses.index import MeterIndex
 log = logging.getLogger(__name__)
 WAIT_S = 0.05  # an edge wait's timeout: how late "active for min_pulse_ms" may be decided
 REPUBLISH_S = 30.0  # an unchanged state is re-sent this often (it carries a message expiry)
+# The first state waits this long for the broker's retained one (the index last published,
+# which a kill -9 may have left ahead of the last save); pulses are counted meanwhile.
+RETAINED_WAIT_S = 2.0
 
 
 def counter_settings(cfg: MeterConfig) -> CounterSettings:
@@ -57,6 +71,8 @@ class Meter:
         self.counter: PulseCounter | None = None
         self.thread = threading.Thread(target=self._run, name=f"pulses-{cfg.id}", daemon=True)
         self.error: str | None = None
+        self.caught_up = threading.Event()  # the retained state was seen (or none will be)
+        self._counted = 0  # the counter's pulses already in the index
 
     def open(self) -> EdgeSource:
         """The configured edge source."""
@@ -86,30 +102,19 @@ class Meter:
                                               initial)
         self.out.set_online(True)
         every = self.service.config.section.publish_interval_s
-        next_publish = next_save = time.monotonic()
+        started = next_publish = next_save = time.monotonic()
         next_save += self.cfg.save_every_s
         next_diag = next_publish + 1  # first diagnostics a second after start
         last_sent = 0.0
         last_fields: dict[str, Any] = {}
-        counted = 0
         while not stop.is_set():
-            edges = source.read(WAIT_S)
-            while True:
-                # Time is read before the last look for edges: an edge that came in
-                # between is fed, never jumped over by advance().
-                now_ns = source.now_ns()
-                more = source.read(0)
-                if not more:
-                    break
-                edges += more
-            with self.lock:
-                for edge in edges:
-                    counter.edge(edge)
-                counter.advance(now_ns)
-                if counter.diag.pulses != counted:
-                    self.index.add(counter.diag.pulses - counted)
-                    counted = counter.diag.pulses
+            self._count(source, counter)
             now = time.monotonic()
+            if now >= next_publish and not self.caught_up.is_set():
+                # Not over the retained index with a lower one before it is read.
+                if now - started < RETAINED_WAIT_S:
+                    continue
+                self.caught_up.set()
             if now >= next_publish:
                 # Power decays between pulses: compare what would be sent, not the count.
                 fields = self.reading()
@@ -124,6 +129,26 @@ class Meter:
                 self.diagnostics()
                 next_diag = now + self.service.config.section.diagnostics_interval_s
         source.close()
+
+    def _count(self, source: EdgeSource, counter: PulseCounter) -> None:
+        """Wait for edges (WAIT_S at most), feed them and the time to the counter, and add
+        what it accepted to the index."""
+        edges = source.read(WAIT_S)
+        while True:
+            # Time is read before the last look for edges: an edge that came in
+            # between is fed, never jumped over by advance().
+            now_ns = source.now_ns()
+            more = source.read(0)
+            if not more:
+                break
+            edges += more
+        with self.lock:
+            for edge in edges:
+                counter.edge(edge)
+            counter.advance(now_ns)
+            if counter.diag.pulses != self._counted:
+                self.index.add(counter.diag.pulses - self._counted)
+                self._counted = counter.diag.pulses
 
     def reading(self) -> dict[str, Any]:
         """The normalized fields now (power read once per publication: it takes the span)."""
@@ -149,6 +174,22 @@ class Meter:
                 }
         self.out.diagnostics(counters)
 
+    def catch_up(self, state: DeviceState) -> None:
+        """The retained state this meter published before a restart: its index, if ahead."""
+        if self.caught_up.is_set():
+            return
+        energy, total = state.fields.get("energy_wh"), state.fields.get("pulses_total")
+        if isinstance(energy, int | float) and not isinstance(energy, bool) and energy >= 0:
+            with self.lock:
+                taken = self.index.catch_up(
+                    float(energy), total if isinstance(total, int) and total >= 0 else None)
+            if taken:
+                log.info("service=pulses meter=%s index %.3f Wh taken from its last published "
+                         "state (%.3f Wh past the last save: an unclean stop)", self.cfg.id,
+                         self.index.energy_wh, taken)
+                self.service.save()
+        self.caught_up.set()
+
     def calibrate(self, energy_wh: float) -> str | None:
         """Set the index from the display; why not, when refused."""
         with self.lock:
@@ -173,6 +214,7 @@ class PulsesService(Service[PulsesConfig]):
             log.info("service=pulses no meter configured: idle")
         for meter in self.meters.values():
             bus.subscribe(bus.topics.pulses_set(meter.cfg.id), self._calibration)
+            bus.subscribe_inbound(bus.topics.state(meter.cfg.id), self._retained_state)
             relay = meter.cfg.sim.follow_relay
             if meter.cfg.source == "sim" and relay:
                 bus.subscribe(bus.topics.relay_state(relay), self._relay_state)
@@ -258,6 +300,18 @@ class PulsesService(Service[PulsesConfig]):
         log.info("service=pulses meter=%s calibration rejected: %s", meter.cfg.id, why)
         self.bus.event(EventKind.REJECTED, device=meter.cfg.id, service="pulses",
                        topic="pulses_set", reason=why, excerpt=excerpt)
+
+    def _retained_state(self, msg: Inbound) -> None:
+        # Only the broker's retained copy says what was published before this start; our
+        # own states come back live (retain flag 0) and are ignored.
+        if not msg.retain or not msg.payload:
+            return
+        parsed = self.bus.topics.parse(msg.topic)
+        meter = self.meters.get(parsed.device or "") if parsed else None
+        state = DeviceState.decode(msg.payload)
+        if meter is None or isinstance(state, Rejection):
+            return
+        meter.catch_up(state)
 
     def _ha_status(self, _topic: str, payload: bytes) -> None:
         if payload.strip().lower() == b"online":

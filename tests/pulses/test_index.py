@@ -79,3 +79,12 @@ def test_config_errors_name_the_key() -> None:
     with pytest.raises(ValidationError, match="gpiod line may appear once"):
         PulsesConfig(meters=[MeterConfig(id="a", line=3), MeterConfig(id="b", line=3)])
     assert MeterConfig(id="m", imp_per_kwh=800).wh_per_pulse == 1.25
+
+
+def test_the_index_catches_up_with_what_was_published_never_back() -> None:
+    index = MeterIndex(1000, 5000.0, pulses=10, pulses_total=10)  # 5010 Wh saved
+    assert index.catch_up(5004.0, 4) == 0.0 and index.energy_wh == 5010.0  # older: kept
+    assert index.catch_up(5013.0, 13) == 3.0  # published after the last save: taken
+    assert (index.energy_wh, index.pulses_total) == (5013.0, 13)
+    index.add(2)
+    assert index.energy_wh == 5015.0
