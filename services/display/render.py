@@ -183,8 +183,9 @@ def render(view: BoxView, screen: Screen, size: tuple[int, int], lang: Lang = "f
     draw = ImageDraw.Draw(image)
     rows = height // PITCH
     for i, text in enumerate(lines(view, screen.page, lang, rows)):
-        draw.text((0, i * PITCH - 1), _latin1(text)[:COLUMNS], font=font(), fill=1)
-    draw.line((0, PITCH - 1, width - 1, PITCH - 1), fill=1)
+        # The title from row 0 keeps its accents (É); the body one row below the rule.
+        draw.text((0, i * PITCH + (i > 0)), _latin1(text)[:COLUMNS], font=font(), fill=1)
+    draw.line((0, PITCH, width - 1, PITCH), fill=1)
     return image
 
 
