@@ -11,7 +11,8 @@ The pure parts and how the service drives them (every call takes the time; no cl
   ``feed(Topics.parse(topic), payload, received_epoch_s)``; ``view(now)`` -> ``BoxView``;
   ``snapshot(now, signals)`` -> the conditions' ``Snapshot`` for the indicators.
 - ``pages.Pager(pages, page_s, dim_after_s, blank_after_s, start)``: per screen,
-  ``tick(now, alert_keys)`` at each frame and ``button(now, page=None)`` on a press, each
+  ``tick(now, [a.key for a in view.alerts])`` at each frame and ``button(now, page=None)``
+  on a press, each
   returning the ``Screen`` (page, light) to draw.
 - ``render.render(view, screen, (w, h), lang)`` -> a 1-bit Pillow image;
   ``render.show(luma_device, image, light, contrast, dim_contrast)`` puts it on an OLED or

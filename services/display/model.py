@@ -80,6 +80,11 @@ class Alert:
     kind: str  # "overload" | "shed" | "offline"
     subject: str  # the meter, the relay, or "service/device"
 
+    @property
+    def key(self) -> str:
+        """What the Pager tells alerts apart by (a new key wakes the screen)."""
+        return f"{self.kind}:{self.subject}"
+
 
 @dataclass(frozen=True)
 class BoxView:
