@@ -23,8 +23,9 @@ class DeviceConfig(Section):
         ge=0, le=255,
         description="Modbus unit id (device_id), or the Aurora address (2 by default on a PVI).",
     )
-    kind: Literal["sunspec", "aurora"] = Field(
-        "sunspec", description="sunspec on the Modbus protocols, aurora on an aurora bus."
+    kind: Literal["sunspec", "huawei", "aurora"] = Field(
+        "sunspec", description="sunspec or huawei (a Huawei SUN2000's own register map) on the "
+        "Modbus protocols, aurora on an aurora bus."
     )
     name: str | None = Field(None, description="Display name in Home Assistant.")
     poll_s: float = Field(5.0, gt=0, description="Poll period by day.")
@@ -99,11 +100,12 @@ class BusConfig(Section):
                 raise ValueError(f"host is required for protocol {self.protocol}")
             if self.serial_port is not None:
                 raise ValueError(f"serial_port is for serial buses, not {self.protocol}")
-        want = "aurora" if self.protocol == "aurora" else "sunspec"
-        wrong = [d.id for d in self.devices if d.kind != want]
+        # a Modbus bus may mix SunSpec and Huawei devices: the worker reads each its own way
+        want = ("aurora",) if self.protocol == "aurora" else ("sunspec", "huawei")
+        wrong = [d.id for d in self.devices if d.kind not in want]
         if wrong:
-            raise ValueError(f"devices {', '.join(wrong)}: kind must be {want} on a "
-                             f"{self.protocol} bus")
+            raise ValueError(f"devices {', '.join(wrong)}: kind must be {' or '.join(want)} "
+                             f"on a {self.protocol} bus")
         addresses = [d.address for d in self.devices]
         dupes = sorted({a for a in addresses if addresses.count(a) > 1})
         if dupes:

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 import serial
 
-from services.inverter import sunspec
+from services.inverter import huawei, sunspec
 from services.inverter.aurora import AuroraError, AuroraTimeout
 from services.inverter.aurora_link import AuroraLink
 from services.inverter.config import BusConfig, DeviceConfig, InverterConfig
@@ -92,11 +92,71 @@ class Transport(Protocol):
     def poll(self, device: Device) -> list[Decoded]: ...
 
 
+def counted_reader(link: ModbusLink, device: Device) -> Reader:
+    """Reads of one device on ``link``, each counted in its diagnostics."""
+    stats = device.stats
+    unit = device.cfg.address
+
+    def read(address: int, count: int) -> Sequence[int]:
+        stats.requests += 1
+        try:
+            regs = link.read(unit, address, count)
+        except ModbusTimeoutError:
+            stats.timeouts += 1
+            raise
+        except ModbusExceptionError:
+            stats.exceptions += 1
+            raise
+        except ModbusError:
+            stats.errors += 1
+            raise
+        stats.last_latency_ms = link.stats.last_latency_ms
+        return regs
+
+    return read
+
+
+class HuaweiTransport:
+    """Huawei SUN2000 devices (their own map, not SunSpec) on a Modbus link it shares with
+    SunSpec devices: identity once per device (again when the poller asks), then one read
+    of the running block per poll."""
+
+    def __init__(self, link: ModbusLink) -> None:
+        self.link = link
+        self.identities: dict[str, huawei.Identity] = {}  # device id -> its identity block
+
+    def poll(self, device: Device) -> list[Decoded]:
+        """Identity when needed, then the running block."""
+        read = counted_reader(self.link, device)
+        try:
+            identity = self.identities.get(device.cfg.id)
+            if identity is None or device.poller.need_discovery:
+                identity = huawei.decode_identity(
+                    read(huawei.IDENTITY_BASE, huawei.IDENTITY_COUNT))
+                self.identities[device.cfg.id] = identity
+                device.poller.discovered()
+                device.stats.discoveries += 1
+            decoded = huawei.decode_running(
+                read(huawei.RUNNING_BASE, huawei.RUNNING_COUNT), identity)
+        except (ModbusTimeoutError, ModbusConnectError) as exc:
+            raise NoAnswerError(str(exc)) from exc
+        except ModbusExceptionError as exc:
+            # it answered: not asleep, but not this map either (or a dongle refusing)
+            raise NoAnswerError(str(exc), answered=True) from exc
+        except ModbusError as exc:
+            raise NoAnswerError(str(exc)) from exc
+        except huawei.HuaweiError as exc:
+            self.identities.pop(device.cfg.id, None)
+            raise StaleChainError(str(exc)) from exc
+        return [decoded]
+
+
 class ModbusTransport:
-    """SunSpec devices over one Modbus link."""
+    """SunSpec (and Huawei) devices over one Modbus link: each device read its own way."""
 
     def __init__(self, bus: BusConfig, stop: threading.Event) -> None:
         self.link = ModbusLink(bus, stop)
+        self.huawei = HuaweiTransport(self.link)
 
     def open(self) -> None:
         """Connect (raises ModbusConnectError)."""
@@ -108,25 +168,10 @@ class ModbusTransport:
 
     def poll(self, device: Device) -> list[Decoded]:
         """Discover when needed, then read every known model in one request each."""
+        if device.cfg.kind == "huawei":
+            return self.huawei.poll(device)
         stats = device.stats
-        unit = device.cfg.address
-
-        def read(address: int, count: int) -> Sequence[int]:
-            stats.requests += 1
-            try:
-                regs = self.link.read(unit, address, count)
-            except ModbusTimeoutError:
-                stats.timeouts += 1
-                raise
-            except ModbusExceptionError:
-                stats.exceptions += 1
-                raise
-            except ModbusError:
-                stats.errors += 1
-                raise
-            stats.last_latency_ms = self.link.stats.last_latency_ms
-            return regs
-
+        read = counted_reader(self.link, device)
         try:
             if device.poller.need_discovery or device.chain is None:
                 device.chain = self._discover(read)
