@@ -48,6 +48,15 @@ class RelayRef:
 
 
 @dataclass(frozen=True)
+class DisplayRef:
+    """A display of the display service (the api serves a dummy one's frames)."""
+
+    id: str
+    backend: str
+    size: str
+
+
+@dataclass(frozen=True)
 class ApiInputs:
     """What the api reads, built by the composition root: its own section, the relays
     it shows and commands, and the history file it serves (with the tariffs to price it)."""
@@ -56,3 +65,5 @@ class ApiInputs:
     relays: tuple[RelayRef, ...]
     history_db: Path
     tariffs: TariffBook
+    displays: tuple[DisplayRef, ...] = ()
+    frames_dir: Path = Path("data/display")  # where the display service writes <id>.png

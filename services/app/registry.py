@@ -75,6 +75,11 @@ SERVICES: dict[str, ServiceEntry] = {
             "Local history, daily energy ledger, InfluxDB and emoncms, store-and-forward",
         ),
         ServiceEntry(
+            "display",
+            "services.display.service:DisplayService",
+            "Local display: OLED screens, a TM1638 board, indicator LEDs, buttons to relays",
+        ),
+        ServiceEntry(
             "api",
             "services.api.service:ApiService",
             "REST API, WebSocket and web page (port 8080)",

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.api.config import ApiConfig, ApiInputs, RelayRef
+from services.api.config import ApiConfig, ApiInputs, DisplayRef, RelayRef
 from services.app.checks import cross_reference_errors
 from services.automation.config import AutomationConfig
 from services.core.config import (
@@ -27,6 +27,7 @@ from services.core.config import (
 )
 from services.core.history.schema import DEFAULT_FILE
 from services.core.history.tariffs import TariffBook
+from services.display.config import DisplaySection
 from services.historian.config import HistorianConfig
 from services.inverter.config import InverterConfig
 from services.pulses.config import PulsesConfig
@@ -54,6 +55,7 @@ class EnerboxConfig(BaseModel):
     shedding: SheddingConfig = Field(default_factory=SheddingConfig)
     historian: HistorianConfig = Field(default_factory=HistorianConfig)
     automation: AutomationConfig = Field(default_factory=AutomationConfig)
+    display: DisplaySection = Field(default_factory=DisplaySection)
     api: ApiConfig = Field(default_factory=ApiConfig)
 
 
@@ -96,6 +98,8 @@ def api_inputs(config: EnerboxConfig) -> ApiInputs:
                      for r in config.relays.relays),
         history_db=history_file(config),
         tariffs=TariffBook(tariffs=config.historian.tariffs),
+        displays=tuple(DisplayRef(d.id, d.backend, d.size) for d in config.display.displays),
+        frames_dir=config.display.frames_path(config.general.data_dir),
     )
 
 
@@ -110,6 +114,7 @@ SETTINGS: dict[str, Callable[[EnerboxConfig], Settings[Any]]] = {
     "shedding": lambda c: shared(c, c.shedding),
     "automation": lambda c: shared(c, c.automation),
     "historian": lambda c: shared(c, c.historian),
+    "display": lambda c: shared(c, c.display),
     "api": lambda c: shared(c, api_inputs(c)),
 }
 

@@ -6,6 +6,7 @@ this section has what the pages, the renderer and the indicators use.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import BeforeValidator, Field, field_validator, model_validator
@@ -40,6 +41,32 @@ def _slug(value: str) -> str:
     return value
 
 
+class TM1638Config(Section):
+    """The TM1638 board's three GPIO lines, its brightness and which relay each key steers."""
+
+    chip: str = Field("gpiochip0", description="GPIO chip: a path, a name or a label "
+                      "(pinctrl-rp1 on a Pi 5, pinctrl-bcm2711 on a Pi 4).")
+    stb: int = Field(ge=0, description="Line offset of STB.", examples=[22])
+    clk: int = Field(ge=0, description="Line offset of CLK.", examples=[27])
+    dio: int = Field(ge=0, description="Line offset of DIO.", examples=[17])
+    brightness: int = Field(2, ge=0, le=7, description="Digits' brightness when awake (0-7).")
+    keys: tuple[str | None, ...] = Field((), max_length=8, description="Relay id steered by "
+                                         "key S1, S2... (null: that key jumps pages).",
+                                         examples=[["water-heater", None, "heat-pump"]])
+
+
+class ButtonsConfig(Section):
+    """GPIO push-buttons: button *i* on ``lines[i]`` steers ``relays[i]`` like a TM1638 key."""
+
+    chip: str = Field("gpiochip0", description="GPIO chip: a path, a name or a label.")
+    lines: tuple[int, ...] = Field(min_length=1, max_length=8, description="Line offsets of "
+                                   "the buttons.", examples=[[5, 6]])
+    relays: tuple[str | None, ...] = Field((), max_length=8, description="Relay id steered "
+                                           "by each button (null or missing: it jumps pages).")
+    bias: Literal["pull-up", "pull-down", "disabled"] = Field("pull-up", description="Bias.")
+    active_low: bool = Field(True, description="A press pulls the line low (to ground).")
+
+
 class DisplayConfig(Section):
     """One screen: an OLED on I2C, a TM1638 board's digits, or frames written as PNG files."""
 
@@ -63,6 +90,7 @@ class DisplayConfig(Section):
                                         "order; the alerts page preempts them while an "
                                         "alert stands.")
     language: Literal["fr", "en"] = Field("fr", description="Labels' language.")
+    tm1638: TM1638Config | None = Field(None, description="The lines of a tm1638 backend.")
 
     _id = field_validator("id")(_slug)
 
@@ -85,6 +113,8 @@ class DisplayConfig(Section):
         dim, blank = self.dim_after_s, self.blank_after_s
         if dim is not None and blank is not None and blank <= dim:
             raise ValueError(f"blank_after_s ({blank}) must be above dim_after_s ({dim})")
+        if (self.backend == "tm1638") != (self.tm1638 is not None):
+            raise ValueError("the tm1638 key goes with backend: tm1638 (and only with it)")
         return self
 
     @property
@@ -152,6 +182,11 @@ class DisplaySection(Section):
                                           "indicators' ``signal`` key reads.")
     stale_after_s: float = Field(60.0, gt=0, description="A value older than this shows "
                                  "----; an offline device's at once.")
+    frame_s: float = Field(0.5, ge=0.05, description="A frame is drawn this often.")
+    frames_dir: Path | None = Field(None, description="Where dummy displays write <id>.png "
+                                    "(the api serves them); default <data_dir>/display.")
+    gpio_chip: str = Field("gpiochip0", description="GPIO chip of the indicators' LEDs.")
+    buttons: ButtonsConfig | None = Field(None, description="GPIO push-buttons.")
 
     @model_validator(mode="after")
     def _ids(self) -> DisplaySection:
@@ -166,3 +201,7 @@ class DisplaySection(Section):
                     raise ValueError(f"indicator {ind.name!r} reads signal {cond.signal!r}, "
                                      "which is not under display.signals")
         return self
+
+    def frames_path(self, data_dir: Path) -> Path:
+        """Where dummy displays' frames go (the display service writes, the api reads)."""
+        return self.frames_dir if self.frames_dir is not None else data_dir / "display"
