@@ -13,7 +13,7 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, HTTPException, Query, Request, WebSocket
 from fastapi import Path as PathParam
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp
 from starlette.websockets import WebSocketDisconnect
@@ -31,6 +31,7 @@ from services.api.models import (
     CommandResult,
     DayEnergy,
     DeviceView,
+    DisplayView,
     Health,
     HistorySeries,
     RelayCommand,
@@ -241,6 +242,42 @@ def create_app(config: Settings[ApiInputs], bus: Bus, live: Live, token: str) ->
         return Health(ok=connected and all(v == "online" for v in services.values())
                       and not stale, broker_connected=connected, services=services,
                       stale_devices=stale, history_available=db_path.exists())
+
+    displays = {d.id: d for d in config.section.displays}
+    frames_dir = config.section.frames_dir
+
+    def frame_url(display_id: str) -> str | None:
+        return f"/api/display/{display_id}.png" if displays[display_id].backend == "dummy" \
+            else None
+
+    # Documentation only, as RELAY_ID (an empty enum would be a schema nothing satisfies).
+    DISPLAY_ID = PathParam(json_schema_extra={"enum": list(displays)} if displays else None)
+
+    @app.get("/api/display", responses=ERRORS, dependencies=read)
+    async def get_displays() -> list[DisplayView]:
+        """The displays of the box, each with the URL of its current frame."""
+        return [DisplayView(id=d.id, backend=d.backend, size=d.size,
+                            frame_url=frame_url(d.id)) for d in displays.values()]
+
+    @app.get("/api/display/{display_id}.png", dependencies=read, response_class=Response,
+             responses={200: {"content": {"image/png": {}},
+                              "description": "the newest frame"}, **ERRORS})
+    def get_frame(display_id: str = DISPLAY_ID) -> Response:
+        """The newest frame the display service wrote for a display, as PNG."""
+        # Only a configured id names a file: nothing else of the disk is reachable.
+        if display_id not in displays:
+            raise HTTPException(404, f"unknown display {display_id!r}")
+        if frame_url(display_id) is None:
+            raise HTTPException(404, f"display {display_id!r} writes no frame "
+                                f"(backend {displays[display_id].backend})")
+        try:
+            # Read whole (a frame is ~1 KB): the service replaces the file at any time, and
+            # a streamed file could change under its Content-Length.
+            png = (frames_dir / f"{display_id}.png").read_bytes()
+        except OSError:
+            raise HTTPException(404, f"no frame yet for {display_id!r} (is the display "
+                                "service running?)") from None
+        return Response(png, media_type="image/png", headers={"Cache-Control": "no-store"})
 
     @app.websocket("/api/ws")
     async def websocket(ws: WebSocket) -> None:

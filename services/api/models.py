@@ -181,3 +181,13 @@ class Health(BaseModel):
     services: dict[str, str]
     stale_devices: list[str]
     history_available: bool
+
+
+class DisplayView(BaseModel):
+    """A display of the box, and where its current frame is (dummy displays write one)."""
+
+    id: str
+    backend: Literal["oled-ssd1306", "oled-sh1106", "tm1638", "dummy"]
+    size: str = Field(description="width x height in pixels", examples=["128x64"])
+    frame_url: str | None = Field(description="the current frame as PNG; null for a display "
+                                  "that writes none", examples=["/api/display/hall.png"])

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt import publish
@@ -27,6 +28,7 @@ from services.display.pages import ALERTS, Light, Screen
 from services.display.render import STALE, lines, render
 from services.display.service import DisplayService
 from services.display.tm1638 import DISPLAY, WRITE_FIXED
+from tests.api.alone import run_api
 from tests.conftest import Broker, Watcher, wait_until
 
 RELAY = "water-heater"
@@ -212,3 +214,33 @@ def _bytes(events: list[tuple[str, int]]) -> list[int]:
         elif name == "release":
             bits, released = [], True
     return [b for b in out if b != DISPLAY]
+
+
+def test_the_api_serves_each_dummy_display_s_newest_frame(
+    tmp_path: Path, broker: Broker, prefix: str,
+) -> None:
+    displays = {"displays": [
+        {"id": "hall", "backend": "dummy"},
+        {"id": "board", "backend": "tm1638", "tm1638": {"stb": 1, "clk": 2, "dio": 3}}]}
+    with run_api(tmp_path, broker, prefix, sections={"display": displays}) as api:
+        listed = httpx.get(f"{api.url}/api/display", timeout=5)
+        assert listed.status_code == 200
+        assert listed.json() == [
+            {"id": "hall", "backend": "dummy", "size": "128x64",
+             "frame_url": "/api/display/hall.png"},
+            {"id": "board", "backend": "tm1638", "size": "128x64", "frame_url": None}]
+        missing = httpx.get(f"{api.url}/api/display/hall.png", timeout=5)
+        assert missing.status_code == 404 and "no frame yet" in missing.json()["detail"]
+        frame = render(BoxTracker().view(time.time()), Screen("grid", Light.AWAKE), (128, 64))
+        frames = api.data_dir / "display"
+        frames.mkdir(parents=True)
+        frame.save(frames / "hall.png")
+        (api.data_dir / "secret.png").write_bytes(b"not yours")
+        got = httpx.get(f"{api.url}/api/display/hall.png", timeout=5)
+        assert got.status_code == 200 and got.headers["content-type"] == "image/png"
+        assert got.content == (frames / "hall.png").read_bytes()
+        assert got.headers["cache-control"] == "no-store"
+        for wrong in ("nope.png", "board.png", "..%2Fsecret.png", "%2E%2E%2Fsecret.png"):
+            answer = httpx.get(f"{api.url}/api/display/{wrong}", timeout=5)
+            assert answer.status_code == 404, wrong
+            assert answer.json()["detail"], wrong
