@@ -16,7 +16,7 @@
 set -eu
 
 dir="${1:-/secrets}"
-services="teleinfo vedirect inverter pulses temperature relays shedding automation historian api enerbox"
+services="teleinfo vedirect inverter pulses temperature relays shedding automation historian display api enerbox"
 consumers="homeassistant nodered grafana"
 enerbox_uid="${ENERBOX_UID:-1000}"
 mosquitto_uid="${MOSQUITTO_UID:-1883}"

@@ -455,6 +455,13 @@ READS = [
     ("api", "enerbox/+/+/state", "relays", "enerbox/relays/living/state"),
     ("api", "enerbox/+/status", "shedding", "enerbox/shedding/status"),
     ("api", "enerbox/+/events", "relays", "enerbox/relays/events"),
+    # display: every state, availability and status; its key presses reach the relays.
+    ("display", "enerbox/+/+/state", "teleinfo", "enerbox/teleinfo/linky/state"),
+    ("display", "enerbox/+/+/state", "relays", "enerbox/relays/water-heater/state"),
+    ("display", "enerbox/+/+/availability", "inverter", "enerbox/inverter/roof/availability"),
+    ("display", "enerbox/+/status", "automation", "enerbox/automation/status"),
+    ("relays", "enerbox/relays/+/set", "display", "enerbox/relays/water-heater/set"),
+    ("api", "enerbox/+/+/availability", "display", "enerbox/display/hall/availability"),
     ("grafana", "enerbox/#", "teleinfo", "enerbox/teleinfo/linky/apparent_power_va"),
     ("nodered", "enerbox/#", "vedirect", "enerbox/vedirect/hq2231sim01/soc_pct"),
     ("homeassistant", "enerbox/#", "teleinfo", "enerbox/teleinfo/linky/state"),
