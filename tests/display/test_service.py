@@ -240,7 +240,11 @@ def test_the_api_serves_each_dummy_display_s_newest_frame(
         assert got.status_code == 200 and got.headers["content-type"] == "image/png"
         assert got.content == (frames / "hall.png").read_bytes()
         assert got.headers["cache-control"] == "no-store"
+        # The page's card (checked in Chromium once: 6 s, too slow to keep in make test).
+        assert 'id="screens"' in httpx.get(f"{api.url}/", timeout=5).text
+        assert httpx.get(f"{api.url}/static/display.js", timeout=5).status_code == 200
         for wrong in ("nope.png", "board.png", "..%2Fsecret.png", "%2E%2E%2Fsecret.png"):
             answer = httpx.get(f"{api.url}/api/display/{wrong}", timeout=5)
             assert answer.status_code == 404, wrong
             assert answer.json()["detail"], wrong
+

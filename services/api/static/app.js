@@ -6,6 +6,7 @@ import { loadEnergy } from "./energy.js";
 import { el, hhmm, setText } from "./format.js";
 import { initHistory, loadHistory, updateChoices } from "./history.js";
 import { renderDevices, renderOverview } from "./overview.js";
+import { initScreens } from "./display.js";
 import { initRelays, renderRelays } from "./relays.js";
 
 const MAX_EVENTS = 50;
@@ -208,6 +209,7 @@ function start() {
   refreshState(); // something on screen even before the WebSocket's snapshot
   connect();
   loadEnergy();
+  initScreens();
   setInterval(refreshState, REFRESH_STATE_MS);
   setInterval(() => loadHistory(), REFRESH_HISTORY_MS);
   setInterval(loadEnergy, REFRESH_ENERGY_MS);
