@@ -26,7 +26,7 @@ from services.sim.onewire import TANK_TOP
 
 RUN_DIR = Path("run")
 STACK_SERVICES = ("historian", "relays", "shedding", "teleinfo", "vedirect", "inverter", "pulses",
-                  "temperature", "automation", "api")
+                  "temperature", "automation", "display", "api")
 
 
 @dataclass
