@@ -44,7 +44,7 @@ def _slug(value: str) -> str:
 class TM1638Config(Section):
     """The TM1638 board's three GPIO lines, its brightness and which relay each key steers."""
 
-    chip: str = Field("gpiochip0", description="GPIO chip: a path, a name or a label "
+    chip: str = Field("pinctrl-rp1", description="GPIO chip: a path, a name or a label "
                       "(pinctrl-rp1 on a Pi 5, pinctrl-bcm2711 on a Pi 4).")
     stb: int = Field(ge=0, description="Line offset of STB.", examples=[22])
     clk: int = Field(ge=0, description="Line offset of CLK.", examples=[27])
@@ -58,7 +58,7 @@ class TM1638Config(Section):
 class ButtonsConfig(Section):
     """GPIO push-buttons: button *i* on ``lines[i]`` steers ``relays[i]`` like a TM1638 key."""
 
-    chip: str = Field("gpiochip0", description="GPIO chip: a path, a name or a label.")
+    chip: str = Field("pinctrl-rp1", description="GPIO chip: a path, a name or a label.")
     lines: tuple[int, ...] = Field(min_length=1, max_length=8, description="Line offsets of "
                                    "the buttons.", examples=[[5, 6]])
     relays: tuple[str | None, ...] = Field((), max_length=8, description="Relay id steered "
@@ -185,7 +185,8 @@ class DisplaySection(Section):
     frame_s: float = Field(0.5, ge=0.05, description="A frame is drawn this often.")
     frames_dir: Path | None = Field(None, description="Where dummy displays write <id>.png "
                                     "(the api serves them); default <data_dir>/display.")
-    gpio_chip: str = Field("gpiochip0", description="GPIO chip of the indicators' LEDs.")
+    gpio_chip: str = Field("pinctrl-rp1", description="GPIO chip of the indicators' LEDs: a "
+                           "label (pinctrl-rp1 on a Pi 5, pinctrl-bcm2711 on a Pi 4) or a path.")
     buttons: ButtonsConfig | None = Field(None, description="GPIO push-buttons.")
 
     @model_validator(mode="after")
