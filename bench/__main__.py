@@ -4,6 +4,7 @@ from bench import (
     bench_api,
     bench_api_body,
     bench_automation,
+    bench_display,
     bench_historian,
     bench_inverter,
     bench_make_run,
@@ -25,6 +26,7 @@ bench_api.main()
 bench_api_body.main()
 bench_automation.main()
 bench_inverter.main()
+bench_display.main()
 bench_temperature.main()
 bench_pulses.main()
 bench_replay.main()

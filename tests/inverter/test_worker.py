@@ -171,7 +171,9 @@ def test_a_scale_factor_changing_between_polls_never_tears_a_value(start: Start)
         with flipping(server, 1, images):
             _, sink = start([{"id": "sf", "address": 1, "poll_s": 0.01}],
                             protocol="modbus-tcp", host="127.0.0.1", port=server.port)
-            wait_until(lambda: sink.readings("sf") >= 30, 20, "30 readings")
+            # Both scale factors read (polls meet every image), however the threads run.
+            wait_until(lambda: {f["ac_power_w"] for f in sink.states("sf")} >= {1230, 1234}
+                       and sink.readings("sf") >= 30, 20, "30 readings of both scales")
         states = sink.states("sf")
         assert {f["ac_power_w"] for f in states} == {1230, 1234}  # W_SF 1 rounds to tens
         assert {f["ac_energy_wh"] for f in states} == {98760}
@@ -185,7 +187,9 @@ def test_a_32_bit_counter_crossing_a_16_bit_carry_never_spikes(start: Start) -> 
         with flipping(server, 1, images):
             _, sink = start([{"id": "wh", "address": 1, "poll_s": 0.01}],
                             protocol="modbus-tcp", host="127.0.0.1", port=server.port)
-            wait_until(lambda: sink.readings("wh") >= 30, 20, "30 readings")
+            wait_until(lambda: len({o.publish[0].raw.get("101.WH") for o in sink.of("wh")
+                                    if o.publish}) >= 2 and sink.readings("wh") >= 30, 20,
+                       "30 readings across the carry")
         raw = {o.publish[0].raw.get("101.WH") for o in sink.of("wh") if o.publish}
         assert raw <= {0x0001FFFF, 0x00020000}
         assert {f["ac_energy_wh"] for f in sink.states("wh")} <= {0x0001FFFF, 0x00020000}
