@@ -180,6 +180,8 @@ def main(port: int = 1883, run_dir: Path = RUN_DIR, single_process: bool = False
                 {"port": str(sim_dir / "vedirect1"), "name": "SmartSolar (simulated)"},
             ]),
             "ENERBOX_TEMPERATURE__ROOT": str(sim_dir / "w1"),
+            # The dummy screen's frames next to the logs (the api serves them from there).
+            "ENERBOX_DISPLAY__FRAMES_DIR": str(sim_dir.parent / "display"),
             "ENERBOX_INVERTER__BUSES": json.dumps([{
                 "name": "sim", "protocol": "modbus-tcp", "host": "127.0.0.1",
                 "port": inverter_port, "timeout_s": 1,

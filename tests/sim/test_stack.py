@@ -15,7 +15,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from services.automation.discovery import STATUSES
-from tests.conftest import ROOT, free_port
+from tests.conftest import ROOT, free_port, wait_until
 
 
 def _processes_mentioning(text: str) -> list[str]:
@@ -89,6 +89,9 @@ def test_stack_publishes_every_device_and_stops_cleanly(tmp_path: Path) -> None:
         tank: dict[str, Any] = states[TANK]
         assert 5 < tank["temperature_c"] < 90  # the simulated tank's probe
         assert "energy_wh" in states[PULSES] and "pulses_total" in states[PULSES]
+        # The dummy screen's frame, where the api serves it from (the page's preview).
+        frame = run_dir / "display" / "hall.png"
+        wait_until(frame.is_file, 15, "no frame from the display")
     finally:
         client.loop_stop()
         stack.send_signal(signal.SIGINT)  # what Ctrl-C in `make run` sends
