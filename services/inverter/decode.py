@@ -1,6 +1,7 @@
-"""`enerbox decode sunspec FILE.json`: a register image ({"base", "registers": [...]}, the
-format of ../shared/fixtures/sunspec) through the same discovery, request plan and decoding
-the service uses, one JSON object per device group."""
+"""`enerbox decode sunspec FILE.json`: a register image ({"base": 40000, "registers": [uint16
+...]}: holding registers from ``base`` on, as DESIGN.md's command line section says) through
+the same discovery, request plan and decoding the service uses, one JSON object per device
+group."""
 
 from __future__ import annotations
 

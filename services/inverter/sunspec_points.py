@@ -2,7 +2,7 @@
 model definitions (sunspec/models json/model_N.json, Apache-2.0) so a clone needs no data files.
 
 Offsets count from a model's first data register (after ID and L). Pad points are left out.
-A test checks every row against ../shared/fixtures/sunspec/models/model_N.json.
+tests/inverter/test_sunspec_points.py checks every row against the model definitions.
 """
 
 from __future__ import annotations
