@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import logging
 import math
-import signal
 import struct
 import threading
 import time
@@ -23,6 +22,7 @@ from services.inverter import aurora
 from services.sim.home import home_profile
 from services.sim.profile import LoadProfile, unit_noise
 from services.sim.pty_port import PtyPort
+from services.sim.running import stop_signals
 
 log = logging.getLogger(__name__)
 
@@ -224,14 +224,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    stops = {signal.SIGINT, signal.SIGTERM}
-    old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, stops)  # before the thread starts
-    try:
-        with AuroraInverterSim(args.link, address=args.address, profile=home_profile(),
-                               peak_w=args.peak_w) as sim:
-            print(f"Aurora inverter (address {args.address}) on {sim.link.absolute()}",
-                  flush=True)
-            signal.sigwait(stops)
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
+    with stop_signals() as wait_for_stop, AuroraInverterSim(
+            args.link, address=args.address, profile=home_profile(), peak_w=args.peak_w) as sim:
+        print(f"Aurora inverter (address {args.address}) on {sim.link.absolute()}", flush=True)
+        wait_for_stop()
     return 0

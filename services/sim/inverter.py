@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 import threading
 import time
 from collections.abc import Sequence
@@ -22,9 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from services.sim.follow import RelayFollower, relay_powers
+from services.sim.follow import RelayFollower
 from services.sim.home import HOME_DAY_LENGTH_S, HOME_PV_KWC, HOME_START_HOUR, home_profile
 from services.sim.profile import LoadProfile
+from services.sim.running import start_follower, stop_signals
 from services.sim.sunspec_image import InverterReading, SunSpecImage, inverter_image, meter_image
 from services.sim.sunspec_server import SunSpecServer
 
@@ -152,34 +152,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     profile = home_profile(pv_kwc=args.pv_kwc, day_length_s=args.day_length_s,
                            start_hour=args.start_hour)
     sim = InverterSim(profile, phases=args.phases, night=args.night)
-    # Blocked before any thread starts (they inherit the mask): only sigwait below sees them,
-    # never a handler running inside some Event.wait.
-    stops = {signal.SIGINT, signal.SIGTERM}
-    old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, stops)
     follower: RelayFollower | None = None
-    try:
-        if args.follow:
-            host, _, port = args.follow.rpartition(":")
-            follower = RelayFollower(host, int(port), prefix=args.prefix,
-                                     powers=relay_powers(args.config)).start()
-        with SunSpecServer(args.port, host=args.host, rtu=args.rtu) as server:
-            publish(server, sim.step(0.0), sim.night)  # served from the first request on
-            stop = threading.Event()
-            worker = threading.Thread(target=run, args=(server, sim, stop),
-                                      kwargs={"speed": args.speed, "follower": follower},
-                                      name="inverter-sim", daemon=True)
-            worker.start()
-            # The one line a test or `make run` waits for.
-            print(f"SunSpec inverter on {args.host}:{server.port} (unit {INVERTER_UNIT}, "
-                  f"meter unit {METER_UNIT})", flush=True)
-            signo = signal.sigwait(stops)
-            log.info("signal %s: stopping", signal.Signals(signo).name)
-            stop.set()
-            worker.join()
-    finally:
-        if follower is not None:
-            follower.stop()
-        signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
+    with stop_signals() as wait_for_stop:
+        try:
+            follower = start_follower(args.follow, args.prefix, args.config)
+            with SunSpecServer(args.port, host=args.host, rtu=args.rtu) as server:
+                publish(server, sim.step(0.0), sim.night)  # served from the first request on
+                stop = threading.Event()
+                worker = threading.Thread(target=run, args=(server, sim, stop),
+                                          kwargs={"speed": args.speed, "follower": follower},
+                                          name="inverter-sim", daemon=True)
+                worker.start()
+                # The one line a test or `make run` waits for.
+                print(f"SunSpec inverter on {args.host}:{server.port} (unit {INVERTER_UNIT}, "
+                      f"meter unit {METER_UNIT})", flush=True)
+                wait_for_stop()
+                stop.set()
+                worker.join()
+        finally:
+            if follower is not None:
+                follower.stop()
     return 0
 
 

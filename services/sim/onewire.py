@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import logging
 import shutil
-import signal
 import threading
 import time
 from collections.abc import Sequence
@@ -31,7 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from services.sim.follow import RelayFollower, relay_powers
+from services.sim.follow import RelayFollower
+from services.sim.running import start_follower, stop_signals
 
 log = logging.getLogger(__name__)
 
@@ -256,37 +256,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    stops = {signal.SIGINT, signal.SIGTERM}
-    old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, stops)  # only sigwait sees them
     follower: RelayFollower | None = None
     created = not Path(args.root).exists()  # ours to remove at the end, like a pty link
-    try:
-        if args.follow:
-            host, _, port = args.follow.rpartition(":")
-            follower = RelayFollower(host, int(port), prefix=args.prefix,
-                                     powers=relay_powers(args.config)).start()
-        tank = Tank(args.start_c)
-        tree = FakeW1Tree(args.root, bulk=not args.no_bulk)
-        tree.add(TANK_TOP, tank.top_c())
-        tree.add(TANK_BOTTOM, tank.bottom_c())
-        tree.write()
-        stop = threading.Event()
-        worker = threading.Thread(target=run, args=(tree, tank, stop), daemon=True,
-                                  kwargs={"speed": args.speed, "follower": follower,
-                                          "heater_relay": args.relay}, name="onewire-sim")
-        worker.start()
-        print(f"1-Wire tree at {args.root} ({TANK_TOP} top, {TANK_BOTTOM} bottom"
-              f"{'' if tree.bulk else ', no bulk read'})", flush=True)
-        signo = signal.sigwait(stops)
-        log.info("signal %s: stopping", signal.Signals(signo).name)
-        stop.set()
-        worker.join()
-    finally:
-        if follower is not None:
-            follower.stop()
-        if created:
-            shutil.rmtree(args.root, ignore_errors=True)
-        signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
+    with stop_signals() as wait_for_stop:
+        try:
+            follower = start_follower(args.follow, args.prefix, args.config)
+            tank = Tank(args.start_c)
+            tree = FakeW1Tree(args.root, bulk=not args.no_bulk)
+            tree.add(TANK_TOP, tank.top_c())
+            tree.add(TANK_BOTTOM, tank.bottom_c())
+            tree.write()
+            stop = threading.Event()
+            worker = threading.Thread(target=run, args=(tree, tank, stop), daemon=True,
+                                      kwargs={"speed": args.speed, "follower": follower,
+                                              "heater_relay": args.relay}, name="onewire-sim")
+            worker.start()
+            print(f"1-Wire tree at {args.root} ({TANK_TOP} top, {TANK_BOTTOM} bottom"
+                  f"{'' if tree.bulk else ', no bulk read'})", flush=True)
+            wait_for_stop()
+            stop.set()
+            worker.join()
+        finally:
+            if follower is not None:
+                follower.stop()
+            if created:
+                shutil.rmtree(args.root, ignore_errors=True)
     return 0
 
 
