@@ -77,16 +77,20 @@ class Pager:
         """The screen at ``now`` with the alerts standing (any keys: new ones wake it)."""
         standing = frozenset(alerts)
         if standing - self.alerts:
-            self.active = max(self.active, now)
+            self.wake(now)
         self.alerts = standing
         self._rotate(now)
         return self._screen(now)
+
+    def wake(self, now: float) -> None:
+        """Light the screen again (a relay key's press): no page turn, no hold on alerts."""
+        self.active = max(self.active, now)
 
     def button(self, now: float, page: str | None = None) -> Screen:
         """A press: wakes the screen; unless it was blank, shows ``page`` (default: the next
         one) for a whole ``page_s``."""
         was = self.light(now)
-        self.active = max(self.active, now)
+        self.wake(now)
         self._rotate(now)
         if was is not Light.BLANK:
             if page is None:

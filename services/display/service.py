@@ -228,9 +228,8 @@ class DisplayService(Service[DisplaySection]):
         relays = keys.relays.relays
         steers = 0 <= key < len(relays) and relays[key] is not None
         for screen in self.screens:
-            if steers:
-                # Wake only: a relay key neither turns the page nor holds off the alerts.
-                screen.pager.active = max(screen.pager.active, now)
+            if steers:  # a relay key neither turns the page nor holds off the alerts
+                screen.pager.wake(now)
             else:
                 screen.pager.button(now)
 
