@@ -205,7 +205,7 @@ class GpioLeds:
             import gpiod  # noqa: PLC0415 (only where the hardware is)
             from gpiod.line import Direction, Value  # noqa: PLC0415
 
-            from services.pulses.edges import find_chip  # noqa: PLC0415
+            from services.core.gpio import find_chip  # noqa: PLC0415
 
             self._on, self._off = Value.ACTIVE, Value.INACTIVE
             self._pins = {i.name: (i.gpio, i) for i in indicators if i.gpio is not None}

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 from services.core.contract import RelayCommand, RelayReport
 from services.core.contract.messages import Mode
-from services.pulses.edges import GpioError, find_chip
+from services.core.gpio import GpioError, find_chip
 
 POLL_S = 0.05  # the TM1638 keys' poll period
 DEBOUNCE_READS = 2  # equal reads before a key's change is accepted

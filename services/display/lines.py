@@ -12,7 +12,7 @@ from collections import deque
 from collections.abc import Iterable
 from typing import Any, Literal, Protocol
 
-from services.pulses.edges import GpioError, find_chip
+from services.core.gpio import GpioError, find_chip
 
 LineName = Literal["stb", "clk", "dio"]
 

@@ -11,14 +11,13 @@ import pytest
 from gpiod.line import Bias, Clock, Direction
 from gpiod.line import Edge as LineEdge
 
+from services.core.gpio import GpioError, find_chip
 from services.pulses.counter import CounterSettings, PulseCounter
 from services.pulses.edges import (
     Edge,
-    GpioError,
     ReplaySource,
     SimSource,
     dump_edges,
-    find_chip,
     load_edges,
     simulate,
 )
