@@ -34,6 +34,8 @@ from services.api.models import (
     DisplayView,
     Health,
     HistorySeries,
+    HourEnergyView,
+    HourlyEnergy,
     RelayCommand,
     RelayView,
     StateView,
@@ -45,8 +47,8 @@ from services.core.config import Settings
 from services.core.contract import ORDERS, Rejection
 from services.core.contract import AutomationSwitch as ContractSwitch
 from services.core.contract import RelayCommand as ContractCommand
+from services.core.history.hourly import HourlyReader
 from services.core.history.ledger_read import LedgerReader
-from services.core.history.read import HistoryReader
 from services.core.history.tariffs import TariffBook
 
 STATIC = Path(__file__).parent / "static"
@@ -67,7 +69,7 @@ class Gateway(FastAPI):
         return SecurityHeaders(BodyLimit(super().build_middleware_stack(), self.max_body_bytes))
 
 
-class HistoryFile(HistoryReader, LedgerReader):
+class HistoryFile(HourlyReader, LedgerReader):
     """The historian's SQLite file, opened read-only."""
 
     def __init__(self, path: Path, tariffs: TariffBook) -> None:
@@ -225,6 +227,20 @@ def create_app(config: Settings[ApiInputs], bus: Bus, live: Live, token: str) ->
             raise HTTPException(400, "range too large: at most 10 years")
         rows = history().daily(start, end, meter)
         return [DayEnergy(**dataclasses.asdict(r)) for r in rows]
+
+    @app.get("/api/energy/hourly", responses=ERRORS, dependencies=read)
+    def get_hourly(
+        day: Annotated[str, Query(alias="date", description="local day, YYYY-MM-DD")],
+    ) -> HourlyEnergy:
+        """Energy per local hour of a day (import, export, production, self-consumption),
+        from the energy counters' minute history; null where a counter has no reading."""
+        try:
+            wanted = date.fromisoformat(day)
+        except ValueError:
+            raise HTTPException(400, f"date must be a day as YYYY-MM-DD, got {day!r}") from None
+        hours = history().hourly(wanted, config.section.timezone)
+        return HourlyEnergy(date=wanted, timezone=config.section.timezone,
+                            hours=[HourEnergyView(**dataclasses.asdict(h)) for h in hours])
 
     @app.get("/api/events", responses=ERRORS, dependencies=read)
     async def get_events(limit: Annotated[int, Query(ge=1, le=200)] = 50

@@ -67,3 +67,4 @@ class ApiInputs:
     tariffs: TariffBook
     displays: tuple[DisplayRef, ...] = ()
     frames_dir: Path = Path("data/display")  # where the display service writes <id>.png
+    timezone: str = "Europe/Paris"  # the ledger's local days (historian.timezone)

@@ -173,6 +173,24 @@ class DayEnergy(BaseModel):
     flags: int
 
 
+class HourEnergyView(BaseModel):
+    """One local hour's energy (Wh); null where the counter has no reading that hour."""
+
+    start: float = Field(description="epoch seconds")
+    import_wh: float | None
+    export_wh: float | None
+    production_wh: float | None
+    self_consumption_wh: float | None
+
+
+class HourlyEnergy(BaseModel):
+    """A local day hour by hour (23 or 25 hours on the days the clock changes)."""
+
+    date: date
+    timezone: str
+    hours: list[HourEnergyView]
+
+
 class Health(BaseModel):
     """Is the box working?"""
 

@@ -100,6 +100,7 @@ def api_inputs(config: EnerboxConfig) -> ApiInputs:
         tariffs=TariffBook(tariffs=config.historian.tariffs),
         displays=tuple(DisplayRef(d.id, d.backend, d.size) for d in config.display.displays),
         frames_dir=config.display.frames_path(config.general.data_dir),
+        timezone=config.historian.timezone,
     )
 
 
