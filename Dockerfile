@@ -16,8 +16,11 @@ RUN python -m venv /opt/enerbox
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY services ./services
-RUN /opt/enerbox/bin/pip install --no-cache-dir \
-        ${EXTRA_INDEX_URL:+--extra-index-url "$EXTRA_INDEX_URL"} . \
+# On ARM (a Raspberry Pi) with the `pi` extra: lgpio and gpiod for Pi 5 GPIO.
+ARG TARGETARCH
+RUN case "$TARGETARCH" in arm*) target=".[pi]" ;; *) target="." ;; esac \
+    && /opt/enerbox/bin/pip install --no-cache-dir \
+        ${EXTRA_INDEX_URL:+--extra-index-url "$EXTRA_INDEX_URL"} "$target" \
     && /opt/enerbox/bin/enerbox --help >/dev/null
 
 FROM ${PYTHON_IMAGE}

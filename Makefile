@@ -3,23 +3,46 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+RUN_STAMP := $(VENV)/.installed-run
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT    := DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get
 
-.PHONY: run test lint bench faults venv system-deps install clean
+.PHONY: run test lint bench faults venv run-venv run-deps system-deps install clean
 
-$(STAMP): pyproject.toml
+# Two stamps in one venv: `make run` needs the runtime dependencies only (RUN_STAMP);
+# `make test` adds the test tools (STAMP), which also satisfies `make run` (no reinstall).
+define make_venv
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
 		{ echo "enerbox needs Python 3.11 or newer (set PYTHON=python3.11)"; exit 1; }
-	$(PYTHON) -m venv $(VENV)
+	[ -x $(BIN)/pip ] || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
+endef
+
+$(RUN_STAMP): pyproject.toml
+	$(make_venv)
+	$(BIN)/pip install -q -e .
+	@touch $(RUN_STAMP)
+
+$(STAMP): pyproject.toml
+	$(make_venv)
 	$(BIN)/pip install -q -e '.[dev]'
-	@touch $(STAMP)
+	@touch $(STAMP) $(RUN_STAMP)
 
 venv: $(STAMP)
+run-venv: $(RUN_STAMP)
 
-# The broker, the time-series database and the browser are always real (tests and
-# `make run`); install what is missing.
+# `make run` needs the broker (and its clients, for the mosquitto_sub lines it prints).
+run-deps:
+	@missing=""; \
+	{ command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ]; } || missing="mosquitto"; \
+	command -v mosquitto_sub >/dev/null 2>&1 || missing="$$missing mosquitto-clients"; \
+	if [ -n "$$missing" ]; then \
+		echo "installing with apt-get:$$missing"; \
+		$(APT) update -q && $(APT) install -y -q --no-install-recommends $$missing; \
+	fi
+
+# The tests also use a real time-series database, a browser, openssl and docker-compose's
+# config check; install what is missing.
 system-deps:
 	@missing=""; \
 	{ command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ]; } || missing="mosquitto"; \
@@ -50,7 +73,7 @@ bench: venv
 faults: venv system-deps
 	$(BIN)/python -m faults
 
-run: venv system-deps
+run: run-venv run-deps
 	$(BIN)/enerbox sim stack
 
 # Without Docker, as root on the Pi: the package in /opt/enerbox, config in /etc/enerbox,
@@ -62,7 +85,9 @@ install:
 	for g in dialout gpio i2c; do getent group $$g >/dev/null && usermod -aG $$g enerbox || true; done
 	$(PYTHON) -m venv $(PREFIX)
 	$(PREFIX)/bin/pip install -q --upgrade pip
-	$(PREFIX)/bin/pip install -q .
+	# The `pi` extra (lgpio, gpiod: Pi 5 GPIO) only on a Raspberry Pi.
+	if grep -qs 'Raspberry Pi' /proc/device-tree/model; then \
+		$(PREFIX)/bin/pip install -q '.[pi]'; else $(PREFIX)/bin/pip install -q .; fi
 	install -m 644 README.md $(PREFIX)/README.md
 	install -d -o enerbox -g enerbox -m 750 /var/lib/enerbox
 	install -d -m 755 /etc/enerbox
