@@ -25,6 +25,15 @@ class InfluxConfig(Section):
         "it, new points are refused (with an event), queued ones are kept.",
     )
     batch_size: int = Field(5000, ge=1, description="Lines per write request.")
+    write_interval_s: float = Field(
+        0, ge=0, description="Least time between two write requests that are not full "
+        "batches: points wait in the disk queue meanwhile, so a central database gets fewer, "
+        "larger requests (e.g. 30; 0: each batch at once, about every 0.5 s).",
+    )
+    site: str | None = Field(
+        None, description="Value of the `site` tag on every point (default: mqtt.prefix), so "
+        "that boxes sharing a central database keep their series apart.",
+    )
 
     def model_post_init(self, _context: Any) -> None:
         """Resolve the token file."""

@@ -1,5 +1,7 @@
 """Readings as time-series points: measurement = service, tags = device (and phase / index),
 fields = the numeric normalized fields. Lists are per phase; mappings (tariff indexes) per key.
+Lines for a database add a ``site`` tag (to_line): boxes sharing one central database each
+have a device "linky", and their series must not merge there.
 """
 
 from __future__ import annotations
@@ -29,9 +31,10 @@ class Point:
         """A tag's value."""
         return dict(self.tags).get(key)
 
-    def to_line(self) -> str:
-        """InfluxDB line protocol (nanosecond precision)."""
-        tags = "".join(f",{_escape(k)}={_escape(v)}" for k, v in self.tags)
+    def to_line(self, site: str | None = None) -> str:
+        """InfluxDB line protocol (nanosecond precision), with a ``site`` tag if given."""
+        pairs = self.tags if site is None else tuple(sorted((*self.tags, ("site", site))))
+        tags = "".join(f",{_escape(k)}={_escape(v)}" for k, v in pairs)
         fields = ",".join(f"{_escape(k)}={_number(v)}" for k, v in self.fields)
         return f"{_escape(self.measurement)}{tags} {fields} {self.ts_ns}"
 

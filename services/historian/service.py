@@ -81,8 +81,11 @@ class HistorianService(Service[HistorianConfig]):
             spool = Spool(data_dir / "influx-queue.sqlite3", int(influx.disk_budget_mb * MB))
             self.influx = InfluxSink(
                 spool, influx.url, influx.token.get_secret_value() if influx.token else None,
-                influx.org, influx.bucket, batch_size=influx.batch_size, on_event=self._event,
+                influx.org, influx.bucket, batch_size=influx.batch_size,
+                write_interval_s=influx.write_interval_s, on_event=self._event,
             )
+        # The `site` tag of every line: two boxes' "linky" stay apart in a central database.
+        self.site = influx.site or config.mqtt.prefix
         emon = self.cfg.emoncms
         if emon.enabled:
             spool = Spool(data_dir / "emoncms-queue.sqlite3", int(emon.disk_budget_mb * MB))
@@ -207,7 +210,7 @@ class HistorianService(Service[HistorianConfig]):
         # Everything that can raise on odd data before anything is kept: nothing half-stored.
         state = dict(decoded.fields)
         points = flatten(service, device, state, decoded.ts or now)
-        new_lines = [p.to_line() for p in points] if self.influx is not None else []
+        new_lines = [p.to_line(self.site) for p in points] if self.influx is not None else []
         if not self.checkpoint.take(service, device, ts):
             return None  # taken before: redelivered after a crash, or re-published
         at = ts if ts is not None else now
