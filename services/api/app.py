@@ -22,6 +22,7 @@ from services.api import docs, errors
 from services.api.config import ApiInputs
 from services.api.errors import ERRORS
 from services.api.headers import SecurityHeaders
+from services.api.labels import field_labels
 from services.api.limits import BodyLimit
 from services.api.live import Live
 from services.api.models import (
@@ -241,6 +242,11 @@ def create_app(config: Settings[ApiInputs], bus: Bus, live: Live, token: str) ->
         hours = history().hourly(wanted, config.section.timezone)
         return HourlyEnergy(date=wanted, timezone=config.section.timezone,
                             hours=[HourEnergyView(**dataclasses.asdict(h)) for h in hours])
+
+    @app.get("/api/fields", responses=ERRORS, dependencies=read)
+    def get_fields() -> dict[str, dict[str, str]]:
+        """Each service's field names in words (service -> field -> label)."""
+        return field_labels()
 
     @app.get("/api/events", responses=ERRORS, dependencies=read)
     async def get_events(limit: Annotated[int, Query(ge=1, le=200)] = 50

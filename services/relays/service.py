@@ -35,6 +35,7 @@ from services.core.contract import (
 )
 from services.core.contract.messages import utc_now_iso
 from services.core.contract.topics import ha_status_topic
+from services.core.discovery import announce
 from services.core.service import Service
 from services.core.store import load_json, save_json
 from services.relays import commands
@@ -107,6 +108,9 @@ class Relay:
             out["shed_reason"] = self.failsafe_reason
         elif self.state.shed:
             out["shed_reason"] = self.state.shed_reason
+        if self.state.order is not None and self.state.shed:
+            # A fil pilote order given while shed: remembered, applied when restored.
+            out["pending_order"] = self.state.order
         return out
 
 
@@ -508,5 +512,6 @@ class RelaysService(Service[RelaysConfig]):
             return
         for relay in self.relays.values():
             topic, payload = relay_discovery(self.bus.topics, relay.cfg, self.discovery_prefix)
-            self.bus.publish_retained(topic, to_json(payload))
+            announce(self.bus, relay.cfg.id, topic, to_json(payload),
+                     self.discovery_prefix)
 

@@ -3,8 +3,10 @@
 
 import { getJSON, historyAvailable, wsURL } from "./api.js";
 import { loadEnergy } from "./energy.js";
+import { initHourly, loadHourly } from "./hourly.js";
 import { el, hhmm, setText } from "./format.js";
-import { initHistory, loadHistory, updateChoices } from "./history.js";
+import { eventName, reasonText } from "./i18n.js";
+import { initHistory, loadHistory, loadLabels, updateChoices } from "./history.js";
 import { renderDevices, renderOverview } from "./overview.js";
 import { initScreens } from "./display.js";
 import { initRelays, renderRelays } from "./relays.js";
@@ -91,22 +93,17 @@ function updateRelay(relay) {
   schedule();
 }
 
-const EVENT_TEXT = {
-  shed: "délestage", restore: "rétablissement", rejected: "commande refusée",
-  command: "commande", device_lost: "appareil perdu", device_found: "appareil retrouvé",
-  lost: "appareil perdu", found: "appareil retrouvé", stale: "données périmées",
-};
-
 function renderEvents() {
   const list = document.getElementById("event-list");
   if (!list) return;
   const items = store.events.slice(-10).reverse().map((e) => {
-    const what = EVENT_TEXT[e.type] ?? String(e.type ?? "événement");
-    const who = e.relay ?? e.device ?? e.service ?? "";
-    const why = e.reason ?? e.detail ?? "";
+    // Relays by their configured name; reasons in the page's language (i18n.js).
+    const relay = e.relay ? store.relays.get(e.relay) : null;
+    const who = relay ? (relay.name || relay.id) : (e.relay ?? e.device ?? e.service ?? "");
+    const why = reasonText(e.reason ?? e.note ?? e.detail ?? "");
     return el("li", { dataset: { type: String(e.type ?? "") } },
       el("span", { class: "small muted" }, hhmm(e.ts)), " ",
-      el("strong", {}, what), who ? ` ${who}` : "", why ? ` — ${why}` : "");
+      el("strong", {}, eventName(e.type)), who ? ` ${who}` : "", why ? ` — ${why}` : "");
   });
   list.replaceChildren(...(items.length ? items : [el("li", { class: "muted" }, "Aucun événement récent")]));
 }
@@ -206,13 +203,18 @@ function start() {
   initRelays(document.getElementById("relay-list"), updateRelay);
   initHistory();
   showWs("connecting", "Connexion en cours…");
+  // Labels first: the chooser is built from them; the state fills the page meanwhile.
+  loadLabels().then(() => { historyShown = false; schedule(); });
   refreshState(); // something on screen even before the WebSocket's snapshot
   connect();
   loadEnergy();
+  initHourly();
+  loadHourly();
   initScreens();
   setInterval(refreshState, REFRESH_STATE_MS);
   setInterval(() => loadHistory(), REFRESH_HISTORY_MS);
   setInterval(loadEnergy, REFRESH_ENERGY_MS);
+  setInterval(loadHourly, REFRESH_ENERGY_MS);
   // On a fresh install the historian writes its first minute soon after start: show the
   // chart and today's energy then, not a minute or more later.
   const waiting = setInterval(async () => {
@@ -220,6 +222,7 @@ function start() {
       clearInterval(waiting);
       loadHistory();
       loadEnergy();
+      loadHourly();
     }
   }, 10_000);
   // After a phone wakes up, timers were paused: refresh right away.

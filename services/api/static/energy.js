@@ -57,11 +57,11 @@ function renderTable(rows) {
   body.replaceChildren(...sorted.map((r) => el("tr", {
     class: r.flags ? "flagged" : "", title: r.flags ? `drapeaux ${r.flags}` : null,
     dataset: { day: String(r.day ?? "") } },
-    el("td", {}, String(r.day ?? DASH)), el("td", {}, String(r.meter ?? DASH)),
+    el("td", {}, String(r.day ?? DASH)), el("td", { class: "opt" }, String(r.meter ?? DASH)),
     el("td", { class: "num" }, kwh(r.import_wh)), el("td", { class: "num" }, kwh(r.export_wh)),
     el("td", { class: "num" }, kwh(r.production_wh)),
-    el("td", { class: "num" }, kwh(r.self_consumption_wh)),
-    el("td", { class: "num" }, pct(r.self_sufficiency)),
+    el("td", { class: "num opt" }, kwh(r.self_consumption_wh)),
+    el("td", { class: "num opt" }, pct(r.self_sufficiency)),
     el("td", { class: "num" }, eur(r.total_cost_eur)))));
 }
 

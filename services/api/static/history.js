@@ -30,6 +30,7 @@ function unitOf(field) {
   return hit.length ? hit[0][1] : "";
 }
 
+let labels = {}; // service -> field -> words, from /api/fields
 let range = "day";
 let choices = []; // {service, device, field, label}
 let chart = null;
@@ -57,11 +58,14 @@ export function updateChoices(devices) {
   for (const d of devices) {
     if (!d.state || d.service === "relays" || d.service === "shedding") continue;
     for (const [field, v] of Object.entries(d.state).sort()) {
-      if (typeof v === "number" && !SKIP.test(field)) add(d.service, d.device, field, `${d.device} · ${field}`);
+      if (typeof v === "number" && !SKIP.test(field)) {
+        add(d.service, d.device, field, `${labels[d.service]?.[field] ?? field} (${d.device})`);
+      }
     }
   }
   const sel = select();
-  const same = found.length === choices.length && found.every((c, i) => c.key === choices[i].key);
+  const same = found.length === choices.length &&
+    found.every((c, i) => c.key === choices[i].key && c.label === choices[i].label);
   if (!sel || same) return false;
   const current = sel.value;
   choices = found;
@@ -117,6 +121,18 @@ function makeChart(container, data, unit, filled) {
   return new globalThis.uPlot(opts, data, container);
 }
 
+/** The field labels, once (an old box without /api/fields keeps the raw names). */
+export async function loadLabels() {
+  try {
+    const answer = await getJSON("fields");
+    if (answer && typeof answer === "object") labels = answer;
+  } catch {
+    labels = {};
+  }
+}
+
+const plural = (n, one, many) => `${n.toLocaleString("fr-FR")} ${n > 1 ? many : one}`;
+
 export async function loadHistory() {
   const container = box();
   const status = document.getElementById("history-status");
@@ -153,12 +169,22 @@ export async function loadHistory() {
   for (const p of points) {
     for (let i = 0; i < 4; i += 1) cols[i].push(typeof p[i] === "number" ? p[i] : null);
   }
+  // A history younger than the range: the axis starts at its first point ("depuis HH:MM")
+  // rather than showing a few points at the end of an empty day.
+  const first = cols[2].findIndex((v) => v !== null);
+  let since = "";
+  if (first > 0) {
+    for (const c of cols) c.splice(0, first);
+    since = ` depuis ${new Date(cols[0][0] * 1000).toLocaleString("fr-FR", range === "day"
+      ? { hour: "2-digit", minute: "2-digit" } : { day: "numeric", month: "short", hour: "2-digit", minute: "2-digit" })}`;
+  }
   const filled = cols[2].filter((v) => v !== null).length;
   chart?.destroy();
   chart = makeChart(container, cols, unitOf(choice.field), filled);
   container.dataset.points = String(filled);
   container.dataset.series = choice.key;
-  setText(status, filled ? `${filled} points, pas de ${step >= 3600 ? `${step / 3600} h` : `${step / 60} min`}`
+  container.dataset.since = since.trim();
+  setText(status, filled ? `${plural(filled, "point", "points")}, pas de ${step >= 3600 ? `${step / 3600} h` : `${step / 60} min`}${since}`
     : "Pas encore de données sur cette période (l'historique est écrit chaque minute).");
 }
 

@@ -1,6 +1,7 @@
 // The live overview (power tiles, tariff, shedding) and the device list, from the store.
 // Devices are found by the fields they publish, not by id: ids come from serial numbers.
 
+import { renderFlow } from "./flow.js";
 import { DASH, TEMPO, age, el, isNum, num, periodLabel, setText } from "./format.js";
 
 const $ = (id) => document.getElementById(id);
@@ -154,6 +155,17 @@ export function renderOverview(store) {
   }
   markTile("tile-tariff", [f.meter]);
   renderShedding(store.shedding, store.relays);
+  renderFlow(f, [...store.relays.values()]);
+  meterClock(m.meter_time);
+}
+
+/** "Compteur : 14:32": the meter's own clock (a simulated Linky runs a fast day). */
+function meterClock(value) {
+  const node = $("meter-clock");
+  if (!node) return;
+  const m = typeof value === "string" ? /[T ](\d{2}:\d{2})/.exec(value) : null;
+  setText(node, m ? `Compteur : ${m[1]}` : "");
+  node.dataset.time = m ? m[1] : "";
 }
 
 function label(d) {

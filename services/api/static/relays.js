@@ -4,6 +4,7 @@
 import { ApiError, sendAutomationSwitch, sendRelayCommand } from "./api.js";
 import { AUTO_HOLD, AUTO_STATUS, DASH, ORDERS, SOURCES, duration, el, hhmm, hm, isNum, setText }
   from "./format.js";
+import { reasonText } from "./i18n.js";
 
 const cards = new Map(); // relay id -> {root, refs}
 let container = null;
@@ -136,6 +137,7 @@ function build(relay) {
   refs.meta = el("div", { class: "relay-meta small" });
   refs.shed = el("span", { class: "badge shed", hidden: true }, "Délesté");
   refs.shedWhy = el("span", { class: "small shed-why" });
+  refs.pending = el("p", { class: "relay-pending small", dataset: { relayPending: "" } });
   refs.fault = el("span", { class: "badge fault", hidden: true,
     title: "La sortie relue ne correspond pas à l'ordre donné" }, "Relecture en défaut");
   refs.error = el("p", { class: "relay-error small", dataset: { relayError: "" }, role: "alert" });
@@ -165,7 +167,8 @@ function build(relay) {
     el("div", { class: "relay-head" },
       el("span", { class: "relay-name" }, relay.name || relay.id), refs.state),
     refs.meta, hasAuto(relay) ? buildAuto(relay, card) : null,
-    el("div", { class: "relay-flags" }, refs.shed, refs.shedWhy, refs.fault), controls, refs.error);
+    el("div", { class: "relay-flags" }, refs.shed, refs.shedWhy, refs.fault), refs.pending,
+    controls, refs.error);
   return card;
 }
 
@@ -176,6 +179,17 @@ function modeText(kind, st) {
     return st.until ? `${what} jusqu'à ${hhmm(st.until)}` : `${what} sans limite`;
   }
   return st.mode ? `mode ${st.mode}` : "";
+}
+
+/** A command given while the load is shed: kept, and applied when the load is restored. */
+function pendingText(kind, st, shed) {
+  if (!st || !shed || (st.mode !== "on" && st.mode !== "off")) return "";
+  const what = kind === "fil_pilote"
+    ? (typeof st.pending_order === "string" ? ORDERS[st.pending_order] ?? st.pending_order
+      : st.mode === "off" ? ORDERS.off : "ordre forcé")
+    : ORDERS[st.mode];
+  const until = st.until ? ` jusqu'à ${hhmm(st.until)}` : "";
+  return `Commande en attente : ${what}${until}, appliquée au rétablissement`;
 }
 
 function update(card, relay) {
@@ -200,7 +214,9 @@ function update(card, relay) {
   }
   setText(refs.meta, parts.filter(Boolean).join(" · "));
   refs.shed.hidden = !(st && (st.shed || st.source === "shed"));
-  setText(refs.shedWhy, !refs.shed.hidden && typeof st.shed_reason === "string" ? st.shed_reason : "");
+  setText(refs.shedWhy, !refs.shed.hidden && typeof st.shed_reason === "string"
+    ? reasonText(st.shed_reason) : "");
+  setText(refs.pending, pendingText(relay.kind, st, !refs.shed.hidden));
   root.classList.toggle("is-shed", !refs.shed.hidden);
   refs.fault.hidden = !(st && st.readback_ok === false);
   for (const b of refs.buttons) {
