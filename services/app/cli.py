@@ -16,6 +16,7 @@ from services.core.config import ConfigError, Settings, config_path
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="enerbox", description="enerbox home energy box")
+    parser.add_argument("--version", action="version", version=f"enerbox {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="run a service, or 'all' of them in one process")
@@ -42,6 +43,8 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--to", dest="end", required=True, help="last day, YYYY-MM-DD")
     export.add_argument("--ledger", action="store_true", help="the daily energy and cost ledger")
     export.add_argument("--output", "-o", help="CSV file (default: stdout)")
+    export.add_argument("--excel-fr", action="store_true", help="for a French spreadsheet: "
+                        "';' between columns, decimal commas, a UTF-8 byte order mark")
     export.add_argument("--config", help="configuration file (default: $ENERBOX_CONFIG)")
     dead = history_sub.add_parser("dead-letters", help="messages the historian set aside, "
                                   "as JSON lines (time, topic, reason, excerpt)")
@@ -78,6 +81,16 @@ def _replay_arguments(tools: argparse._SubParsersAction[argparse.ArgumentParser]
     rec.add_argument("output", help="JSONL file to write")
     rec.add_argument("--seconds", type=float, help="stop after this long (default: Ctrl-C)")
     rec.add_argument("--config", help="configuration file (default: $ENERBOX_CONFIG)")
+
+
+def _version() -> str:
+    """The installed package's version ('unknown' when run from a bare checkout)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("enerbox")
+    except PackageNotFoundError:
+        return "unknown"
 
 
 def _decode_with(args: argparse.Namespace, source: IO[bytes]) -> dict[str, object]:
@@ -196,17 +209,22 @@ def _history(args: argparse.Namespace) -> int:
     settings = settings_for("historian", config)
     if args.history_command == "dead-letters":
         return _dead_letters(settings)
-    return export_main(settings, args.start, args.end, args.output, args.ledger)
+    return export_main(settings, args.start, args.end, args.output, args.ledger,
+                       excel_fr=args.excel_fr)
 
 
 def _dead_letters(settings: Settings[Any]) -> int:
     from datetime import UTC, datetime
 
     from services.historian.deadletter import read
+    from services.historian.export import find_db
 
-    cfg = settings.section
-    path = cfg.db_file or Path(settings.general.data_dir) / "history.sqlite3"
-    for item in read(Path(path)):
+    try:
+        path = find_db(settings)
+    except FileNotFoundError as exc:
+        print(f"enerbox history dead-letters: none: {exc}", file=sys.stderr)
+        return 0  # no history yet: no letter set aside either
+    for item in read(path):
         when = datetime.fromtimestamp(item.ts, UTC).isoformat(timespec="milliseconds")
         print(json.dumps({"time": when, "topic": item.topic, "reason": item.reason,
                           "excerpt": item.excerpt}, ensure_ascii=False))
