@@ -8,6 +8,7 @@ from bench import (
     bench_historian,
     bench_inverter,
     bench_make_run,
+    bench_page,
     bench_pulses,
     bench_replay,
     bench_shedding,
@@ -31,3 +32,4 @@ bench_temperature.main()
 bench_pulses.main()
 bench_replay.main()
 bench_make_run.main()
+bench_page.main()
