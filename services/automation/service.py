@@ -36,6 +36,7 @@ from services.core.contract import (
 )
 from services.core.contract.messages import utc_now_iso
 from services.core.contract.topics import ha_status_topic
+from services.core.discovery import announce
 from services.core.service import Service
 from services.core.store import load_json, save_json
 
@@ -264,7 +265,8 @@ class AutomationService(Service[AutomationConfig]):
             return
         for relay in self.relays:
             topic, payload = automation_discovery(self.bus.topics, relay, self.discovery_prefix)
-            self.bus.publish_retained(topic, to_json(payload))
+            announce(self.bus, relay, topic, to_json(payload),
+                     self.discovery_prefix)
 
 
 def state_payload(d: Decision, enabled: bool) -> dict[str, Any]:

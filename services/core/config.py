@@ -131,6 +131,11 @@ class HomeAssistantConfig(Section):
 
     discovery: bool = Field(True, description="Publish device-based discovery messages.")
     discovery_prefix: str = Field("homeassistant", description="HA discovery prefix.")
+    unique_id_base: str | None = Field(
+        None, description="Stem of the HA unique ids and device ids (<base>_<service>_<device>)."
+        " Default: the one saved in <data_dir>/homeassistant/<service>.json, made from "
+        "mqtt.prefix at the first start, so a later prefix change keeps the HA entities. "
+        "Setting another clears the old discovery topics: HA makes new devices.")
 
 
 class GeneralConfig(Section):

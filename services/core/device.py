@@ -11,7 +11,7 @@ from typing import Any
 from services.core.availability import DeviceAvailability
 from services.core.bus import Bus, to_json, utc_now_iso
 from services.core.contract import EventKind
-from services.core.discovery import components, device_config
+from services.core.discovery import announce, components, device_config, diagnostics_component
 from services.core.fields import FieldSpec, field_payload
 
 log = logging.getLogger(__name__)
@@ -138,9 +138,10 @@ class DevicePublisher:
             if key == self._discovered and not force:
                 return
             self._discovered = key
-            comps = dict(self._comps)
+            comps = {**self._comps, **diagnostics_component(self.bus.topics, self.device)}
         topic, payload = device_config(
             topics=self.bus.topics, device=self.device, device_info=self.device_info,
             comps=comps, discovery_prefix=self.discovery_prefix,
         )
-        self.bus.publish_retained(topic, to_json(payload))
+        announce(self.bus, self.device, topic, to_json(payload),
+                 self.discovery_prefix)

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping
-from typing import Any
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from services import __version__
 from services.core.contract.topics import Topics, discovery_topic, slug
 from services.core.fields import FieldSpec
+from services.core.store import load_json, save_json
+
+if TYPE_CHECKING:
+    from services.core.bus import Bus
+
+log = logging.getLogger(__name__)
 
 ORIGIN = {
     "name": "enerbox",
@@ -16,10 +25,103 @@ ORIGIN = {
 }
 
 
+# Decimals HA shows when a field names none: HA's own default rounds 13.499 V to "13 V".
+PRECISION_BY_UNIT = {
+    "V": 1, "A": 1, "W": 0, "VA": 0, "Wh": 0, "kWh": 2, "°C": 1, "%": 0, "Hz": 2, "s": 0,
+    "min": 0, "Ah": 1, "kVA": 0,
+}
+# HA before 2025.10 refuses kVA for apparent_power: HA sees VA (the value x 1000).
+SCALED_UNITS = {"kVA": ("VA", 1000)}
+QOS = 1  # on every component: HA ignores a device-level qos (commands went out at QoS 0)
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """The stable base of a service's unique ids and discovery object ids, and the base it
+    announced under before (set when the base changed, so the old topics get cleared)."""
+
+    base: str
+    previous: str | None = None
+
+
+_IDENTITIES: dict[tuple[str, str], Identity] = {}
+
+
+def prefix_base(prefix: str) -> str:
+    """The base unique ids had before ``homeassistant.unique_id_base``: the mqtt prefix."""
+    return slug(prefix).replace("-", "_")
+
+
+def resolve_identity(
+    configured: str | None, prefix: str, service: str, data_dir: Path
+) -> Identity:
+    """The unique id base of ``service``, kept in ``<data_dir>/homeassistant/<service>.json``.
+
+    Configured: that base. Not configured: the saved one; on the first start, the prefix
+    (what ids were made of before), saved and logged once, so a later prefix change keeps
+    the ids. A base that differs from the saved one is remembered as ``previous``: the
+    service clears its old discovery topics."""
+    path = Path(data_dir) / "homeassistant" / f"{slug(service)}.json"
+    saved = load_json(path)
+    old = saved.get("unique_id_base") if isinstance(saved, dict) else None
+    old = old if isinstance(old, str) and old else None
+    if configured:
+        base = slug(configured).replace("-", "_")
+    elif old is not None:
+        base = old
+    else:
+        base = prefix_base(prefix)
+        log.info("service=%s homeassistant unique id base %r (from mqtt.prefix) saved in %s: "
+                 "it stays when the prefix changes", service, base, path)
+    if old != base:
+        if old is not None:
+            log.warning("service=%s homeassistant unique id base %r -> %r: old discovery "
+                        "topics cleared, HA makes new devices", service, old, base)
+        save_json(path, {"unique_id_base": base})
+    identity = Identity(base, old if old != base else None)
+    _IDENTITIES[(prefix, service)] = identity
+    return identity
+
+
+def _base(topics: Topics) -> str:
+    found = _IDENTITIES.get((topics.prefix, topics.service))
+    return found.base if found is not None else prefix_base(topics.prefix)
+
+
+def object_id(topics: Topics, device: str, base: str | None = None) -> str:
+    """``<base>_<service>_<device>``: the device's identifier and its unique ids' stem."""
+    return slug(f"{base or _base(topics)}_{topics.service}_{device}").replace("-", "_")
+
+
+def stale_topic(topics: Topics, device: str, discovery_prefix: str) -> str | None:
+    """The discovery topic this device had under the previous base, if the base changed."""
+    found = _IDENTITIES.get((topics.prefix, topics.service))
+    if found is None or found.previous is None:
+        return None
+    return discovery_topic(discovery_prefix, object_id(topics, device, found.previous))
+
+
+_CLEARED: set[str] = set()
+
+
+def announce(bus: Bus, device: str, topic: str, payload: str, discovery_prefix: str) -> None:
+    """Publish a discovery message, after clearing (once) the device's topic of before."""
+    old = stale_topic(bus.topics, device, discovery_prefix)
+    if old is not None and old != topic and old not in _CLEARED:
+        _CLEARED.add(old)
+        bus.clear_retained(old)
+    bus.publish_retained(topic, payload)
+
+
 def _value(spec: FieldSpec, item: str) -> str:
     """Jinja expression of a present value, as HA expects it on this platform."""
     if spec.component == "binary_sensor":
         return f"('true' if {item} else 'false')"  # payload_on / payload_off below
+    if spec.words and not spec.mapping:
+        # Raw values shown in words; one not in the table shows as it is.
+        return f"{dict(spec.words)!r}.get({item}, {item})"
+    if spec.unit in SCALED_UNITS:
+        return f"({item} * {SCALED_UNITS[spec.unit][1]})"
     return item
 
 
@@ -56,11 +158,19 @@ def _component(
         value = getattr(spec, key)
         if value is not None:
             comp["unit_of_measurement" if key == "unit" else key] = value
+    if spec.unit in SCALED_UNITS:
+        comp["unit_of_measurement"] = SCALED_UNITS[spec.unit][0]
     if spec.options is not None:
+        words = dict(spec.words)
         comp["device_class"] = "enum"
-        comp["options"] = list(spec.options)
-    if spec.precision is not None:
-        comp["suggested_display_precision"] = spec.precision
+        comp["options"] = [words.get(o, o) for o in spec.options]
+    precision = spec.precision
+    if precision is None and spec.unit is not None:
+        precision = PRECISION_BY_UNIT.get(spec.unit)
+    if precision is None and spec.state_class is not None:
+        precision = 0  # a count
+    if precision is not None:
+        comp["suggested_display_precision"] = precision
     if not spec.enabled:
         comp["enabled_by_default"] = False
     return comp
@@ -74,7 +184,7 @@ def components(
     Every component reads the device's state JSON (not its per-field topic): a field that
     leaves a reading then renders "unknown" in HA through its template, while a cleared
     per-field topic (an empty payload) would leave HA showing the last value."""
-    base_uid = slug(f"{topics.prefix}_{topics.service}_{device}").replace("-", "_")
+    base_uid = object_id(topics, device)
     topic = topics.state(device)
     comps: dict[str, dict[str, Any]] = {}
     for spec in specs:
@@ -82,9 +192,11 @@ def components(
             continue
         value = reading[spec.key]
         if spec.mapping and isinstance(value, Mapping):
+            words = dict(spec.words)
             for sub in value:
                 uid = f"{base_uid}_{spec.key}_{slug(sub).replace('-', '_')}"
-                comps[uid] = _component(spec, uid, f"{spec.name} {sub}", topic,
+                name = f"{spec.name} {words.get(sub, sub)}"
+                comps[uid] = _component(spec, uid, name, topic,
                                         value_template(spec, sub))
         elif spec.item_names is not None and isinstance(value, list):
             for i in range(len(value)):
@@ -106,9 +218,11 @@ def device_config(
     discovery_prefix: str = "homeassistant",
 ) -> tuple[str, dict[str, Any]]:
     """(topic, payload) of a device-based discovery message."""
-    object_id = slug(f"{topics.prefix}_{topics.service}_{device}").replace("-", "_")
+    oid = object_id(topics, device)
+    comps = {uid: {**comp, "qos": comp.get("qos", QOS)} for uid, comp in comps.items()}
+    comps.update(service_components(topics, oid))
     payload = {
-        "device": {"identifiers": [object_id], **device_info},
+        "device": {"identifiers": [oid], **device_info},
         "origin": ORIGIN,
         "availability": [
             {"topic": topics.status},
@@ -118,4 +232,27 @@ def device_config(
         "qos": 1,
         "components": comps,
     }
-    return discovery_topic(discovery_prefix, object_id), payload
+    return discovery_topic(discovery_prefix, oid), payload
+
+
+def service_components(topics: Topics, oid: str) -> dict[str, dict[str, Any]]:
+    """The service's own status on each of its devices, as a diagnostic entity."""
+    uid = f"{oid}_service_status"
+    return {uid: {
+        "platform": "binary_sensor", "unique_id": uid, "name": "Service",
+        "state_topic": topics.status, "payload_on": "online", "payload_off": "offline",
+        "device_class": "connectivity", "entity_category": "diagnostic", "qos": QOS,
+    }}
+
+
+def diagnostics_component(topics: Topics, device: str) -> dict[str, dict[str, Any]]:
+    """A device's diagnostics JSON as one diagnostic entity: its time, the counters as
+    attributes."""
+    uid = f"{object_id(topics, device)}_diagnostics"
+    return {uid: {
+        "platform": "sensor", "unique_id": uid, "name": "Diagnostics",
+        "state_topic": topics.diagnostics(device), "device_class": "timestamp",
+        "value_template": "{{ value_json.ts if value_json.ts is defined else None }}",
+        "json_attributes_topic": topics.diagnostics(device),
+        "entity_category": "diagnostic", "qos": QOS,
+    }}

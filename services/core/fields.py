@@ -27,6 +27,9 @@ class FieldSpec:
     icon: str | None = None
     precision: int | None = None  # HA suggested_display_precision (decimals shown)
     options: tuple[str, ...] | None = None  # values of an enum sensor
+    # Raw value -> words shown in HA (a mapping field: its keys' names); the JSON keeps the
+    # raw values. An enum's HA options are the words.
+    words: tuple[tuple[str, str], ...] = ()
     item_names: tuple[str, ...] | None = None  # names of list items: ("L1", "L2", "L3")
     mapping: bool = False  # value is an object (one HA entity per key)
     enabled: bool = True  # enabled by default in HA

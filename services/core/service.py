@@ -17,6 +17,7 @@ from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from services.core.bus import Bus
 from services.core.config import ConfigError, GeneralConfig, Settings
+from services.core.discovery import resolve_identity
 from services.core.logs import setup_logging
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,10 @@ class Service(Generic[S]):
     def __init__(self, config: Settings[S], bus: Bus) -> None:
         self.config = config
         self.bus = bus
+        ha = config.homeassistant
+        if ha.discovery:  # the unique id base, kept across a change of mqtt.prefix
+            resolve_identity(ha.unique_id_base, bus.topics.prefix, bus.topics.service,
+                             config.general.data_dir)
 
     def start(self) -> None:
         """Start worker threads; must not block."""

@@ -13,12 +13,15 @@ import time
 from functools import partial
 from pathlib import Path
 
-from services.core.bus import Bus
+from services.core.bus import Bus, to_json
 from services.core.config import Settings
 from services.core.contract import EventKind, MeterState, Presence, Rejection, ShedFlag
+from services.core.contract.topics import ha_status_topic
+from services.core.discovery import announce
 from services.core.service import Service
 from services.core.store import load_json, save_json
 from services.shedding.config import SheddingConfig
+from services.shedding.discovery import shedding_discovery
 from services.shedding.logic import Decision, Shedder
 
 log = logging.getLogger(__name__)
@@ -53,6 +56,11 @@ class SheddingService(Service[SheddingConfig]):
         bus.subscribe(topics.availability_of("teleinfo", self.cfg.meter),
                       partial(self._on_presence, "meter availability"))
         bus.subscribe(topics.status_of("teleinfo"), partial(self._on_presence, "teleinfo status"))
+        ha = config.homeassistant
+        self.discovery_prefix = ha.discovery_prefix if ha.discovery else None
+        self._phases: int | None = None  # announced to HA: the meter's phase count
+        if self.discovery_prefix is not None:
+            bus.subscribe(ha_status_topic(self.discovery_prefix), self._ha_status)
 
     def start(self) -> None:
         """Publish the current decision for every load, then watch the timers."""
@@ -88,6 +96,22 @@ class SheddingService(Service[SheddingConfig]):
             self.bus.event(EventKind.FRESH, meter=self.cfg.meter)
         self._apply(decisions)
         self.bus.publish_state(self.bus.topics.state(self.cfg.meter), state)
+        if len(state["load_va"]) != self._phases:
+            self._discover(len(state["load_va"]))
+
+    def _ha_status(self, _topic: str, payload: bytes) -> None:
+        """Home Assistant restarted: send discovery again."""
+        if payload == b"online" and self._phases is not None:
+            self._discover(self._phases)
+
+    def _discover(self, phases: int) -> None:
+        if self.discovery_prefix is None or not phases:
+            return
+        self._phases = phases
+        relays = [load.relay for load in self.cfg.loads]
+        topic, payload = shedding_discovery(self.bus.topics, self.cfg.meter, relays, phases,
+                                            self.discovery_prefix)
+        announce(self.bus, self.cfg.meter, topic, to_json(payload), self.discovery_prefix)
 
     def _rejected(self, what: str, rejection: Rejection) -> None:
         log.warning("service=shedding %s ignored: %s", what, rejection.reason)
