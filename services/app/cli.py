@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import sys
@@ -105,20 +106,28 @@ def _decode_with(args: argparse.Namespace, source: IO[bytes]) -> dict[str, objec
 
 
 def _decode(args: argparse.Namespace) -> int:
+    from services.app.decode_hints import Recorder, hints
+
     if args.protocol == "sunspec":  # a JSON register image, not a byte stream
         from services.inverter.decode import main as sunspec
 
-        return sunspec(args.file)
+        code = sunspec(args.file)
+        head = _head(args.file) if code and args.file != "-" else None
+        if head is not None:
+            _hint(hints("sunspec", None, head, 0))
+        return code
     with ExitStack() as stack:
-        source: IO[bytes]
+        raw: IO[bytes]
         if args.file == "-":
-            source = sys.stdin.buffer
+            raw = sys.stdin.buffer
         else:
             try:
-                source = stack.enter_context(Path(args.file).open("rb"))
+                raw = stack.enter_context(Path(args.file).open("rb"))
             except OSError as exc:
                 print(f"enerbox decode: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
                 return 2
+        recorder = Recorder(raw)  # keeps the first bytes, for the hints
+        source = io.BufferedReader(recorder)
         try:
             summary = _decode_with(args, source)
         except BrokenPipeError:  # `enerbox decode ... | head`: the reader has seen enough
@@ -129,7 +138,26 @@ def _decode(args: argparse.Namespace) -> int:
             return 2
     sys.stdout.flush()
     print(json.dumps(summary), file=sys.stderr)
+    readings = summary["readings"]
+    _hint(hints(args.protocol, args.mode, bytes(recorder.sample),
+                readings if isinstance(readings, int) else 0))
     return 0
+
+
+def _hint(lines: list[str]) -> None:
+    for line in lines:
+        print(f"hint: {line}", file=sys.stderr)
+
+
+def _head(path: str) -> bytes | None:
+    """The first bytes of a file (None if unreadable: its error was printed)."""
+    from services.app.decode_hints import SAMPLE_BYTES
+
+    try:
+        with Path(path).open("rb") as f:
+            return f.read(SAMPLE_BYTES)
+    except OSError:
+        return None
 
 
 def _config_check(args: argparse.Namespace) -> int:
