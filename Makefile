@@ -7,7 +7,7 @@ RUN_STAMP := $(VENV)/.installed-run
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT    := DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get
 
-.PHONY: run test lint bench faults venv run-venv run-deps system-deps install clean
+.PHONY: run test lint bench faults ha-check venv run-venv run-deps system-deps install clean
 
 # Two stamps in one venv: `make run` needs the runtime dependencies only (RUN_STAMP);
 # `make test` adds the test tools (STAMP), which also satisfies `make run` (no reinstall).
@@ -72,6 +72,15 @@ bench: venv
 # goes to run/faults.json. `make test` runs the data path's 3-minute version.
 faults: venv system-deps
 	$(BIN)/python -m faults
+
+# Every HA discovery component the services publish, validated by Home Assistant's own MQTT
+# schemas (HA 2024.3.3, the newest on Python 3.11, in its own venv; not part of make test).
+HA_VENV ?= /tmp/havenv
+ha-check: venv
+	[ -x $(HA_VENV)/bin/python ] || { $(PYTHON) -m venv $(HA_VENV) && \
+	  $(HA_VENV)/bin/pip install -q homeassistant==2024.3.3; }
+	$(BIN)/python -m services.app.ha_catalog > $(HA_VENV)/enerbox-catalog.json
+	$(HA_VENV)/bin/python tools/ha_check.py $(HA_VENV)/enerbox-catalog.json
 
 run: run-venv run-deps
 	$(BIN)/enerbox sim stack
