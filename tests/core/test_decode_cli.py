@@ -49,7 +49,9 @@ def test_decode_stdin_and_forced_mode() -> None:
     assert json.loads(result.stdout)["meter_id"] == "021861348497"
     wrong = run("teleinfo", "-", "--mode", "standard", stdin=data)
     assert wrong.returncode == 0 and wrong.stdout == b""
-    assert json.loads(wrong.stderr)["groups_valid"] == 0
+    summary, hint = wrong.stderr.splitlines()  # the summary, then what to fix
+    assert json.loads(summary)["groups_valid"] == 0
+    assert hint.startswith(b"hint: this capture is in historique mode")
 
 
 def test_unreadable_file_exits_2_with_a_message(tmp_path: Path) -> None:
