@@ -166,6 +166,14 @@ def test_page_live_values_commands_and_history(stack: Stack, browser: Browser) -
         assert chart.locator("canvas").count() >= 1
         assert page.locator("#daily-table tbody tr").count() >= 1
 
+        # Labels in the chooser, a proper plural, French event lines.
+        assert "apparent_power_va" not in page.inner_text("#history-field")
+        assert " 1 points" not in page.inner_text("#history-status")
+        page.wait_for_function("() => Number(document.querySelector('#hourly-chart')"
+                               ".dataset.hours) > 0", timeout=15_000)
+        assert page.locator("[data-compare='production_wh']").count() == 1
+        bad = httpx.get(f"{stack.url}/api/energy/hourly", params={"date": "02/12"}, timeout=5)
+        assert bad.status_code == 400 and "YYYY-MM-DD" in bad.json()["detail"]
         page.screenshot(path=str(ARTIFACTS / "page.png"), full_page=True)
         assert console.errors == []
         assert console.csp_violations() == []
@@ -176,13 +184,28 @@ def test_page_live_values_commands_and_history(stack: Stack, browser: Browser) -
                        headers=stack.auth, timeout=10)
 
 
+# Sums every layout shift not caused by input, from the first paint on.
+CLS_SPY = ("window.__cls = 0; new PerformanceObserver((list) => { for (const e of"
+           " list.getEntries()) if (!e.hadRecentInput) window.__cls += e.value; })"
+           ".observe({type: 'layout-shift', buffered: true});")
+# Every visible button, select and checkbox label shorter than a finger (44 px).
+SMALL_TARGETS = """() => [...document.querySelectorAll(
+    'button, select, label.for-hour, .auto-switch')]
+  .filter((e) => e.offsetParent !== null && e.getBoundingClientRect().height < 44)
+  .map((e) => `${e.textContent.trim().slice(0, 20)} ${e.getBoundingClientRect().height}`)"""
+
+
 def test_page_on_a_phone(stack: Stack, browser: Browser) -> None:
-    context = browser.new_context(viewport={"width": 390, "height": 844}, locale="fr-FR",
+    context = browser.new_context(viewport={"width": 375, "height": 812}, locale="fr-FR",
                                   is_mobile=True, has_touch=True, device_scale_factor=2)
     page = context.new_page()
+    page.add_init_script(CLS_SPY)
     console = Console(page)
     try:
         page.goto(f"{stack.url}/")
+        # The flows' picture draws what the box has data for: the simulated home has all.
+        page.wait_for_function("() => document.querySelector('#flow').dataset.nodes"
+                               ".split(' ').length === 5", timeout=15_000)
         page.wait_for_selector("[data-relay='living'] [data-relay-state]", timeout=15_000)
         page.wait_for_function(
             "() => /\\d/.test(document.querySelector('#grid-import').textContent)",
@@ -192,7 +215,15 @@ def test_page_on_a_phone(stack: Stack, browser: Browser) -> None:
         assert all(b is not None for b in boxes)
         lefts = {round(b["x"]) for b in boxes if b is not None}
         assert len(lefts) == 1, lefts
-        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+        assert page.evaluate("document.documentElement.scrollWidth") <= 375
+        page.wait_for_selector("#daily-table tbody tr[data-day]", timeout=15_000)
+        wrap = page.evaluate("[document.querySelector('.table-wrap').scrollWidth,"
+                             " document.querySelector('.table-wrap').clientWidth]")
+        assert wrap[0] <= wrap[1], f"the 30-day table scrolls sideways: {wrap}"
+        assert page.evaluate(SMALL_TARGETS) == []
+        # The tiles, cards and charts kept their room while the live data came in.
+        assert page.evaluate("window.__cls") < 0.1
+        assert re.search(r"Compteur : \d\d:\d\d", page.inner_text("#meter-clock"))
         page.wait_for_timeout(1000)  # let the chart and the energy table settle
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "page-phone.png"), full_page=True)

@@ -57,7 +57,10 @@ function renderTable(rows) {
   body.replaceChildren(...sorted.map((r) => el("tr", {
     class: r.flags ? "flagged" : "", title: r.flags ? `drapeaux ${r.flags}` : null,
     dataset: { day: String(r.day ?? "") } },
-    el("td", {}, String(r.day ?? DASH)), el("td", { class: "opt" }, String(r.meter ?? DASH)),
+    // "2026-12-02", or "02/12" on a phone (the table must fit its width).
+    el("td", {}, el("span", { class: "day-long" }, String(r.day ?? DASH)),
+      el("span", { class: "day-short" }, String(r.day ?? "").split("-").reverse().slice(0, 2).join("/"))),
+    el("td", { class: "opt" }, String(r.meter ?? DASH)),
     el("td", { class: "num" }, kwh(r.import_wh)), el("td", { class: "num" }, kwh(r.export_wh)),
     el("td", { class: "num" }, kwh(r.production_wh)),
     el("td", { class: "num opt" }, kwh(r.self_consumption_wh)),
