@@ -1,5 +1,6 @@
 #!/bin/sh
-# MQTT credentials made on first start (docker-compose's one-shot `mqtt-init` service).
+# MQTT credentials made on first start (docker-compose's one-shot `mqtt-init` service), and
+# the InfluxDB token and admin passwords of the `grafana` profile (at the end).
 #
 #   init-credentials.sh [DIR]      DIR: the `secrets` volume (default /secrets)
 #
@@ -58,3 +59,37 @@ chmod 600 "$tmp"
 if is_root; then chown "$mosquitto_uid:$mosquitto_uid" "$tmp"; fi
 mv "$tmp" "$dir/passwd"
 echo "mqtt-init: $dir/passwd has $(wc -l <"$dir/passwd") users"
+
+# InfluxDB and Grafana (the `grafana` profile): the InfluxDB admin token the historian writes
+# with and Grafana reads with, InfluxDB's and Grafana's admin passwords. Each one is taken
+# from the environment when .env sets it (INFLUXDB_TOKEN, INFLUXDB_ADMIN_PASSWORD,
+# GRAFANA_ADMIN_PASSWORD: rewritten on every run, .env wins), else made once and kept, like
+# the MQTT passwords. InfluxDB and Grafana read them on their first start only (InfluxDB's
+# setup, Grafana's admin user): changing one later means changing it there too.
+# Readers: influxdb-* root (the influxdb container's entrypoint reads them before it drops
+# privileges), influxdb-token the historian (ENERBOX_UID), grafana-* Grafana (GRAFANA_UID).
+grafana_uid="${GRAFANA_UID:-472}"
+
+database_secret() {  # FILE VALUE_FROM_ENV
+    if [ -n "$2" ]; then
+        printf '%s' "$2" >"$dir/$1.tmp"
+        mv "$dir/$1.tmp" "$dir/$1"
+    elif [ ! -s "$dir/$1" ]; then
+        new_password >"$dir/$1.tmp"
+        mv "$dir/$1.tmp" "$dir/$1"
+        echo "mqtt-init: new $1"
+    fi
+    chmod 400 "$dir/$1"
+}
+
+database_secret influxdb-token "${INFLUXDB_TOKEN:-}"
+database_secret influxdb-admin-password "${INFLUXDB_ADMIN_PASSWORD:-}"
+database_secret grafana-admin-password "${GRAFANA_ADMIN_PASSWORD:-}"
+# Grafana's own copy of the token: one reader per file, as for the MQTT passwords.
+rm -f "$dir/grafana-influxdb-token"
+cp "$dir/influxdb-token" "$dir/grafana-influxdb-token"
+chmod 400 "$dir/grafana-influxdb-token"
+if is_root; then
+    chown "$enerbox_uid" "$dir/influxdb-token"
+    chown "$grafana_uid" "$dir/grafana-influxdb-token" "$dir/grafana-admin-password"
+fi

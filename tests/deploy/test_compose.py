@@ -152,6 +152,8 @@ def test_each_container_environment_is_a_valid_configuration(
     secret = tmp_path / "password"
     secret.write_text("x\n")
     env["ENERBOX_MQTT__PASSWORD_FILE"] = str(secret)  # the secrets volume, stood in for
+    for name in [n for n, v in env.items() if v.startswith("/run/secrets/mqtt/")]:
+        env[name] = str(secret)  # (the historian's InfluxDB token file, made by mqtt-init)
     for name in [n for n in os.environ if n.startswith("ENERBOX_")]:
         monkeypatch.delenv(name)
     for name, value in env.items():
@@ -183,9 +185,24 @@ def test_influxdb_and_grafana_are_optional_and_provisioned() -> None:
     assert "./grafana/dashboards:/var/lib/grafana/dashboards:ro" in volumes
     # The datasource reads these from Grafana's environment; the historian writes with them.
     historian = services["historian"]["environment"]
-    for var in ("ORG", "BUCKET", "TOKEN"):
+    for var in ("ORG", "BUCKET"):
         assert services["grafana"]["environment"][f"INFLUXDB_{var}"] == (
             historian[f"ENERBOX_HISTORIAN__INFLUXDB__{var}"])
+    # The token: one made by mqtt-init (or .env's), in files of the secrets volume, never
+    # an empty variable (test_database_secrets.py runs the script).
+    assert historian["ENERBOX_HISTORIAN__INFLUXDB__TOKEN_FILE"] == (
+        "/run/secrets/mqtt/influxdb-token")
+    assert "ENERBOX_HISTORIAN__INFLUXDB__TOKEN" not in historian
+    assert "secrets:/secrets:ro" in services["grafana"]["volumes"]
+    assert "secrets:/secrets:ro" in services["influxdb"]["volumes"]
+    assert services["grafana"]["environment"]["GF_SECURITY_ADMIN_PASSWORD__FILE"] == (
+        "/secrets/grafana-admin-password")
+    assert "cat /secrets/influxdb-token" in " ".join(services["influxdb"]["entrypoint"])
+    for name in ("influxdb", "grafana"):
+        env = " ".join(f"{k}={v}" for k, v in services[name]["environment"].items())
+        assert "PASSWORD:-}" not in env and "TOKEN:-}" not in env, name
+    # Exact releases (a tag with a patch number), not a moving major tag.
+    assert re.fullmatch(r"grafana/grafana-oss:\d+\.\d+\.\d+", services["grafana"]["image"])
 
 
 def test_dockerfile_entrypoint_is_the_package_console_script() -> None:

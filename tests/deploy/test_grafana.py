@@ -38,7 +38,7 @@ DATASOURCE_UID = "enerbox-influxdb"
 # Where docker-compose mounts grafana/dashboards and grafana/provisioning in the container.
 DASHBOARDS_IN_CONTAINER = "/var/lib/grafana/dashboards"
 PROVISIONING_IN_CONTAINER = "/etc/grafana/provisioning"
-DATASOURCE_ENV = ("INFLUXDB_ORG", "INFLUXDB_BUCKET", "INFLUXDB_TOKEN")
+DATASOURCE_ENV = ("INFLUXDB_ORG", "INFLUXDB_BUCKET", "VICTORIAMETRICS_URL")
 
 # relays: the numeric keys of Relay.status() (services/relays/service.py); state/order, mode,
 # source, until and shed_reason are strings, which the historian does not write.
@@ -321,13 +321,15 @@ def test_datasource_provisioning() -> None:
     assert json_data["version"] == "Flux"
     assert json_data["organization"] == "${INFLUXDB_ORG}"
     assert json_data["defaultBucket"] == "${INFLUXDB_BUCKET}"
-    assert secure["token"] == "${INFLUXDB_TOKEN}"
+    # The file mqtt-init makes in the secrets volume (test_database_secrets.py).
+    assert secure["token"] == "$__file{/secrets/grafana-influxdb-token}"
 
 
 def test_dashboard_provider_points_at_the_dashboards() -> None:
     data = _yaml(PROVIDER_FILE)
     assert data["apiVersion"] == 1
-    (provider,) = data["providers"]
+    # (the second provider, grafana/dashboards-victoriametrics: test_grafana_vm.py)
+    (provider,) = [p for p in data["providers"] if p["name"] == "enerbox"]
     assert provider["type"] == "file"
     assert provider["options"]["path"] == DASHBOARDS_IN_CONTAINER
     # Grafana reads provisioning/<kind>/*.yaml: both files sit where it looks.
@@ -367,6 +369,8 @@ def test_compose_mounts_what_the_provisioning_expects() -> None:
     grafana = _compose_grafana()
     mounts = grafana.get("volumes", [])
     assert _container_path(mounts, GRAFANA / "dashboards") == DASHBOARDS_IN_CONTAINER
+    assert _container_path(mounts, GRAFANA / "dashboards-victoriametrics") == \
+        "/var/lib/grafana/dashboards-victoriametrics"
     for kind in ("datasources", "dashboards"):
         assert _container_path(mounts, GRAFANA / "provisioning" / kind) == \
             f"{PROVISIONING_IN_CONTAINER}/{kind}"
