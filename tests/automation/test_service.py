@@ -14,7 +14,7 @@ import pytest
 from paho.mqtt import publish
 
 from services.app.root_config import root_model, settings_for
-from services.automation.discovery import STATUSES, automation_discovery
+from services.automation.discovery import STATUS_WORDS, STATUSES, automation_discovery
 from services.automation.service import AutomationService, wish_expiry_s
 from services.core.bus import Bus
 from services.core.contract import AutomationSwitch, Rejection, TopicKind, Topics
@@ -151,11 +151,12 @@ def test_discovery_has_the_load_entities() -> None:
     assert topic == "homeassistant/device/enerbox_automation_water_heater/config"
     comps = payload["components"]
     platforms = sorted(c["platform"] for c in comps.values())
-    assert platforms == ["sensor", "sensor", "sensor", "sensor", "switch"]
+    # The load's four sensors and switch, and the service's status (binary, diagnostic).
+    assert platforms == ["binary_sensor", "sensor", "sensor", "sensor", "sensor", "switch"]
     switch = next(c for c in comps.values() if c["platform"] == "switch")
     assert switch["command_topic"] == "enerbox/automation/water-heater/set"
     status = next(c for c in comps.values() if c.get("device_class") == "enum")
-    assert status["options"] == list(STATUSES)
+    assert status["options"] == [STATUS_WORDS[s] for s in STATUSES]  # in words
     assert payload["availability"] == [{"topic": "enerbox/automation/status"}]
 
 

@@ -65,7 +65,8 @@ def test_a_real_sma_image_and_a_meter_published_end_to_end(
         assert (comp("ac_energy_wh")["state_class"], comp("ac_energy_wh")["device_class"]) == (
             "total_increasing", "energy")
         assert comp("ac_power_w")["state_class"] == "measurement"
-        assert comp("status")["options"][:2] == ["off", "sleeping"]
+        # off, sleeping: in words
+        assert comp("status")["options"][:2] == ["Arrêté", "En veille (nuit)"]
         # The inverter falls silent by day right after producing: offline after 3 polls.
         count = w.count()
         server.set_silent(3)

@@ -28,9 +28,9 @@ def test_start_applies_defaults_and_discovery(harness: Harness, tmp_path: Path,
     assert mock_gpio.pin(17).state is True  # active low: off = pin high
     config = harness.w.wait_for(lambda m: m.topic.endswith("/config") and "living" in m.topic)
     comps = json.loads(config.payload)["components"].values()
-    select = next(c for c in comps if c["platform"] == "select" and c["name"] == "Order")
+    select = next(c for c in comps if c["platform"] == "select" and c["name"] == "Ordre")
     assert select["command_topic"] == f"{harness.prefix}/relays/living/set"
-    assert "arret" in select["options"]
+    assert "Arrêt" in select["options"] and select["qos"] == 1  # words; "arret" is sent
 
 
 def test_every_command_form(harness: Harness, tmp_path: Path, mock_gpio: MockFactory) -> None:

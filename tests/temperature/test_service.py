@@ -51,7 +51,9 @@ def test_probes_published_each_on_its_own_end_to_end(
     w.payload(f"{prefix}/temperature/cellar/availability", b"offline")  # named, not found
     config_msg = w.wait_for(lambda m: m.topic.startswith(f"{prefix}/ha/")
                             and json.loads(m.payload)["device"]["name"] == "Tank top")
-    [comp] = json.loads(config_msg.payload)["components"].values()
+    # The probe's temperature, plus its diagnostics and the service's status (diagnostic).
+    [comp] = [c for c in json.loads(config_msg.payload)["components"].values()
+              if c["unique_id"].endswith("_temperature_c")]
     assert (comp["device_class"], comp["state_class"], comp["unit_of_measurement"],
             comp["suggested_display_precision"]) == ("temperature", "measurement", "°C", 1)
 
