@@ -74,6 +74,7 @@ def service(tmp_path: Path, procs: list[Proc], broker: Broker, prefix: str, port
     config = {
         "mqtt": {"host": broker.host, "port": broker.port, "prefix": prefix},
         "homeassistant": {"discovery_prefix": f"{prefix}/ha"},
+        "general": {"data_dir": str(tmp_path / "data")},  # its HA id base, not the repo's
         "teleinfo": {
             "meters": [{"id": "linky", "port": port, "mode": "auto"}],
             "offline_after_s": 3,

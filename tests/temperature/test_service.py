@@ -29,6 +29,7 @@ def test_probes_published_each_on_its_own_end_to_end(
     config = {
         "mqtt": {"host": broker.host, "port": broker.port, "prefix": prefix},
         "homeassistant": {"discovery_prefix": f"{prefix}/ha"},
+        "general": {"data_dir": str(tmp_path / "data")},  # its HA id base, not the repo's
         "temperature": {
             "root": str(tree.root), "interval_s": 0.2, "rescan_s": 0.5,
             "diagnostics_interval_s": 0.5, "offline_after_failures": 3,

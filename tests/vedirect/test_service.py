@@ -41,6 +41,7 @@ def service(tmp_path: Path, procs: list[Proc], broker: Broker, prefix: str,
     config = {
         "mqtt": {"host": broker.host, "port": broker.port, "prefix": prefix},
         "homeassistant": {"discovery_prefix": f"{prefix}/ha"},
+        "general": {"data_dir": str(tmp_path / "data")},  # its HA id base, not the repo's
         "vedirect": {"ports": ports, "offline_after_s": 3, "diagnostics_interval_s": 2},
     }
     path = tmp_path / "enerbox.yaml"
