@@ -17,12 +17,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from services.sim.counters import CounterFile
 from services.sim.follow import RelayFollower, relay_powers
 from services.sim.home import HOME_DAY_LENGTH_S, HOME_PV_KWC, HOME_START_HOUR, home_profile
 from services.sim.profile import LoadProfile, Peak, default_profile
 from services.sim.pty_port import PtyPort
 from services.sim.stack import main as stack_main
-from services.sim.tic import PARIS, Tariff, TicMeterSim, replay_chunks
+from services.sim.tic import PARIS, Tariff, TicMeterSim, replay_chunks, sim_clock
 from services.sim.vedirect import BAUDRATE as VEDIRECT_BAUDRATE
 from services.sim.vedirect import check_field
 from services.sim.vedirect_devices import BatteryMonitorSim, SolarChargerSim
@@ -99,7 +100,9 @@ def add_vedirect_parser(subparsers: argparse._SubParsersAction[Any]) -> argparse
 
 
 def _add_day_arguments(p: argparse.ArgumentParser) -> None:
-    """The simulated day: its length, its start, and `make run`'s home."""
+    """The simulated day: its length, its start, and `make run`'s home; the counters' file."""
+    p.add_argument("--state", type=Path, metavar="FILE",
+                   help="keep the energy counters in this JSON file across restarts")
     p.add_argument("--day-length-s", type=_positive, default=None,
                    help=f"seconds of simulated time for a whole day (default 600; "
                    f"{HOME_DAY_LENGTH_S:g} with --home)")
@@ -190,6 +193,8 @@ def run_tic(args: argparse.Namespace) -> int:
         log.error("cannot replay %s: not a non-empty file", args.replay)
         return 2
     follower: RelayFollower | None = None
+    sim: TicMeterSim | None = None
+    state = CounterFile(args.state)
     with PtyPort(args.link, mode.baudrate, speed=args.speed) as port:
         if args.replay is not None:
             what = f"replay of {args.replay} ({mode} pace)"
@@ -201,14 +206,17 @@ def run_tic(args: argparse.Namespace) -> int:
             profile = _day_profile(args, args.phases, args.kva, producer, peak)
             sim = TicMeterSim(mode, args.phases, args.tariff, producer, args.kva,
                               profile=profile)
+            sim.restore(state.load())
             follower = _follower(args)
-            source = _frames(sim, args.speed, follower)
+            source = _frames(sim, args.speed, follower, state)
         print(f"TIC simulator: {what} on {args.link.absolute()} -> {port.slave_name}", flush=True)
         try:
             signalled = _serve(source, port, stop, "TIC simulator")
         finally:
             if follower is not None:
                 follower.stop()
+            if sim is not None:  # the worker has stopped: the counters hold still
+                state.save(sim.counters())
     log.info("TIC simulator stopped")
     return 0 if signalled else 1
 
@@ -219,17 +227,22 @@ def run_vedirect(args: argparse.Namespace) -> int:
     if args.replay is not None and not (args.replay.is_file() and args.replay.stat().st_size):
         log.error("cannot replay %s: not a non-empty file", args.replay)
         return 2
+    sim: VeDirectSim | None = None
+    state = CounterFile(args.state)
     with PtyPort(args.link, VEDIRECT_BAUDRATE, speed=args.speed) as port:
         if args.replay is not None:
             what = f"replay of {args.replay}"
             source = replay_chunks(args.replay)
         else:
             sim = _vedirect_device(args)
+            sim.restore(state.load())
             what = f"{sim.product_name} ({sim.serial})"
-            source = _readings(sim, args.speed, stop)
+            source = _readings(sim, args.speed, stop, state)
         print(f"VE.Direct simulator: {what} on {args.link.absolute()} -> {port.slave_name}",
               flush=True)
         signalled = _serve(source, port, stop, "VE.Direct simulator")
+        if sim is not None:  # the worker has stopped: the counters hold still
+            state.save(sim.counters())
     log.info("VE.Direct simulator stopped")
     return 0 if signalled else 1
 
@@ -256,12 +269,15 @@ def _vedirect_device(args: argparse.Namespace) -> VeDirectSim:
     return BatteryMonitorSim(args.serial, day_length_s=length, profile=profile)
 
 
-def _readings(sim: VeDirectSim, speed: float, stop: threading.Event) -> Iterator[bytes]:
+def _readings(sim: VeDirectSim, speed: float, stop: threading.Event,
+              state: CounterFile | None = None) -> Iterator[bytes]:
     """One reading per simulated second, its blocks back to back, as a real device sends them."""
     start = time.monotonic()
     slot = 0
     while True:
         yield b"".join(sim.blocks_at((time.monotonic() - start) * speed))
+        if state is not None:
+            state.tick(sim.counters)
         # The next reading starts on the next simulated second; after a stall (a paused
         # process) the missed ones are skipped, not burst out.
         slot = max(slot + 1, math.floor((time.monotonic() - start) * speed))
@@ -270,13 +286,18 @@ def _readings(sim: VeDirectSim, speed: float, stop: threading.Event) -> Iterator
 
 
 def _frames(sim: TicMeterSim, speed: float, follower: RelayFollower | None = None,
-            ) -> Iterator[bytes]:
+            state: CounterFile | None = None) -> Iterator[bytes]:
     """Frames back to back, each built when the previous one has gone out, with the power of
-    the followed relays that are on."""
+    the followed relays that are on. DATE shows the simulated clock (today, at the simulated
+    hour): the time the tariff periods follow, which the page shows as the meter's."""
     start = time.monotonic()
+    day0 = datetime.now(PARIS).date()
     while True:
         steered = 0.0 if follower is None else follower.steered_va()
-        yield sim.frame_at((time.monotonic() - start) * speed, datetime.now(PARIS), steered)
+        t_s = (time.monotonic() - start) * speed
+        yield sim.frame_at(t_s, sim_clock(sim.profile, t_s, day0), steered)
+        if state is not None:
+            state.tick(sim.counters)
 
 
 def _pump(source: Iterator[bytes], port: PtyPort, stop: threading.Event, main: int) -> None:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from services.sim.counters import CounterFile, Counters, restore
 from services.sim.follow import RelayFollower
 from services.sim.home import HOME_DAY_LENGTH_S, HOME_PV_KWC, HOME_START_HOUR, home_profile
 from services.sim.profile import LoadProfile
@@ -68,6 +69,17 @@ class InverterSim:
         self.imp_wh, self.exp_wh = _START_IMP_WH, _START_EXP_WH
         self._last_t: float | None = None
 
+    def counters(self) -> Counters:
+        """The energy counters, to carry over a restart (services.sim.counters)."""
+        return {"inverter_wh": self.wh, "meter_import_wh": self.imp_wh,
+                "meter_export_wh": self.exp_wh}
+
+    def restore(self, saved: Counters) -> None:
+        """Go on from saved counters (none lower than now)."""
+        v = restore(self.counters(), saved)
+        self.wh, self.imp_wh, self.exp_wh = (v["inverter_wh"], v["meter_import_wh"],
+                                             v["meter_export_wh"])
+
     def step(self, t_s: float, steered_va: float = 0.0) -> Snapshot:
         """The images at ``t_s`` seconds after start; counters integrate since the last step."""
         sample = self.profile.at(t_s, steered_va)
@@ -101,13 +113,16 @@ def publish(server: SunSpecServer, snap: Snapshot, night: NightMode) -> None:
 
 
 def run(server: SunSpecServer, sim: InverterSim, stop: threading.Event, *, speed: float = 1.0,
-        follower: RelayFollower | None = None, period_s: float = 1.0) -> None:
+        follower: RelayFollower | None = None, period_s: float = 1.0,
+        state: CounterFile | None = None) -> None:
     """Update the server every ``period_s`` real seconds until ``stop`` is set."""
     start = time.monotonic()
     slot = 0
     while True:
         steered = 0.0 if follower is None else follower.steered_va()
         publish(server, sim.step((time.monotonic() - start) * speed, steered), sim.night)
+        if state is not None:
+            state.tick(sim.counters)
         # On the next whole period; after a stall the missed ones are skipped, not burst out.
         slot = max(slot + 1, int((time.monotonic() - start) / period_s))
         if stop.wait(max(0.0, start + slot * period_s - time.monotonic())):
@@ -141,6 +156,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--prefix", default="enerbox", help="topic prefix to follow")
     p.add_argument("--config", type=Path,
                    help="with --follow: the relays' powers (automation power_w, else 1000 W)")
+    p.add_argument("--state", type=Path, metavar="FILE",
+                   help="keep the energy counters in this JSON file across restarts")
     return p
 
 
@@ -152,6 +169,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     profile = home_profile(pv_kwc=args.pv_kwc, day_length_s=args.day_length_s,
                            start_hour=args.start_hour)
     sim = InverterSim(profile, phases=args.phases, night=args.night)
+    state = CounterFile(args.state)
+    sim.restore(state.load())
     follower: RelayFollower | None = None
     with stop_signals() as wait_for_stop:
         try:
@@ -160,7 +179,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 publish(server, sim.step(0.0), sim.night)  # served from the first request on
                 stop = threading.Event()
                 worker = threading.Thread(target=run, args=(server, sim, stop),
-                                          kwargs={"speed": args.speed, "follower": follower},
+                                          kwargs={"speed": args.speed, "follower": follower,
+                                                  "state": state},
                                           name="inverter-sim", daemon=True)
                 worker.start()
                 # The one line a test or `make run` waits for.
@@ -169,6 +189,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 wait_for_stop()
                 stop.set()
                 worker.join()
+                state.save(sim.counters())
         finally:
             if follower is not None:
                 follower.stop()

@@ -117,25 +117,35 @@ def _inverter_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def counters(sim_dir: Path, name: str) -> Path:
+    """A simulator's energy counters, kept from one `make run` to the next (indexes never go
+    back: Home Assistant would record negative consumption)."""
+    return sim_dir.parent / "counters" / f"{name}.json"  # run/counters: run/sim is emptied
+
+
 def _start_simulators(stack: Stack, enerbox: list[str], sim_dir: Path, config: str,
                       inverter_port: int) -> None:
     """The home of services.sim.home: a Linky in standard mode (a producer that follows the
     relays), a SmartShunt and a SmartSolar charger under the same sun, each on a pty, and a
-    SunSpec inverter with a grid meter on Modbus TCP."""
+    SunSpec inverter with a grid meter on Modbus TCP; their counters go on from the last run."""
     # The daily spike 3 min after start, for 20 s: the water heater the surplus switched on
     # is shed, and restored 30 s after the spike.
     stack.spawn("sim-tic", [*enerbox, "sim", "tic", "--home", "--mode", "standard",
                             "--phases", "1", "--tariff", "tempo", "--link", str(sim_dir / "tic0"),
                             "--peak-at-s", str(PEAK_AT_S), "--peak-duration-s", "20",
-                            "--follow", f"127.0.0.1:{stack.port}", "--config", config])
+                            "--follow", f"127.0.0.1:{stack.port}", "--config", config,
+                            "--state", str(counters(sim_dir, "sim-tic"))])
     stack.spawn("sim-vedirect0", [*enerbox, "sim", "vedirect", "--home", "--device", "bmv",
-                                  "--link", str(sim_dir / "vedirect0")])
+                                  "--link", str(sim_dir / "vedirect0"),
+                                  "--state", str(counters(sim_dir, "sim-vedirect0"))])
     stack.spawn("sim-vedirect1", [*enerbox, "sim", "vedirect", "--home", "--device", "mppt",
-                                  "--link", str(sim_dir / "vedirect1")])
+                                  "--link", str(sim_dir / "vedirect1"),
+                                  "--state", str(counters(sim_dir, "sim-vedirect1"))])
     # A SunSpec inverter (unit 1) and grid meter (unit 2) on Modbus TCP, as the example
     # config's inverter bus expects them.
     stack.spawn("sim-inverter", [*enerbox, "sim", "inverter", "--port", str(inverter_port),
-                                 "--follow", f"127.0.0.1:{stack.port}", "--config", config])
+                                 "--follow", f"127.0.0.1:{stack.port}", "--config", config,
+                                 "--state", str(counters(sim_dir, "sim-inverter"))])
     # Two DS18B20 probes in the water heater's tank (a fake sysfs tree), heating with it.
     stack.spawn("sim-onewire", [*enerbox, "sim", "onewire", "--root", str(sim_dir / "w1"),
                                 "--follow", f"127.0.0.1:{stack.port}", "--config", config])

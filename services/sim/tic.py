@@ -2,7 +2,7 @@
 
 The power comes from a LoadProfile; energy indexes integrate it between calls. The tariff
 period follows the simulated time of day (off-peak 22 h-6 h); DATE and the other horodates
-follow the wall clock given by the caller.
+follow the clock given by the caller (`enerbox sim tic` gives the simulated one, sim_clock).
 """
 
 from __future__ import annotations
@@ -11,10 +11,11 @@ import enum
 import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from services.sim.counters import Counters, restore
 from services.sim.profile import LoadProfile, default_profile, unit_noise
 from services.teleinfo.protocol import Mode, encode_frame, encode_group
 
@@ -70,6 +71,13 @@ def horodate(wallclock: datetime) -> str:
     else:
         local = wallclock.astimezone(PARIS)
     return ("E" if local.dst() else "H") + local.strftime("%y%m%d%H%M%S")
+
+
+def sim_clock(profile: LoadProfile, t_s: float, day0: date) -> datetime:
+    """The simulated wall clock ``t_s`` seconds after start: midnight of ``day0`` (Paris) plus
+    the profile's hours, so DATE shows the time the tariff periods follow."""
+    midnight = datetime.combine(day0, time(), PARIS)
+    return midnight + timedelta(hours=profile.clock_hours(t_s))
 
 
 def is_off_peak(hour: float) -> bool:
@@ -195,6 +203,19 @@ class TicMeterSim:
     def injected_wh(self) -> int:
         """Injected-energy index in Wh (EAIT)."""
         return math.floor(self._injected_wh)
+
+    def counters(self) -> Counters:
+        """The energy indexes by label, Wh, to carry over a restart (services.sim.counters)."""
+        labels = _HIST_INDEXES[self.tariff]
+        return {**{f"{label}_wh": self._wh[k] for k, label in enumerate(labels)},
+                "EAIT_wh": self._injected_wh}
+
+    def restore(self, saved: Counters) -> None:
+        """Go on from saved indexes (those of this tariff; none lower than now)."""
+        values = restore(self.counters(), saved)
+        for k, label in enumerate(_HIST_INDEXES[self.tariff]):
+            self._wh[k] = values[f"{label}_wh"]
+        self._injected_wh = values["EAIT_wh"]
 
     def colours(self, t_s: float) -> tuple[Colour, Colour]:
         """Tempo colour of the day and of the next day (a Tempo day runs 6 h to 6 h)."""

@@ -11,6 +11,7 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
+from services.sim.counters import Counters, restore
 from services.sim.profile import LoadProfile, unit_noise
 from services.sim.vedirect import (
     ChargeState,
@@ -83,6 +84,20 @@ class BatteryMonitorSim:
         self._cycle_min_mah = -(1.0 - start_soc) * capacity_ah * 1000.0  # H2
         self._at_full, self._at_empty = start_soc >= 1.0, start_soc <= 0.0
         self._seed, self._step = seed, 0
+
+    def counters(self) -> Counters:
+        """The history's running totals, to carry over a restart (services.sim.counters)."""
+        h = self.history
+        return {"H4_cycles": h.cycles, "H5_full_discharges": h.full_discharges,
+                "H6_drawn_mah": -h.drawn_mah, "H10_syncs": h.syncs,
+                "H17_discharged_wh": h.discharged_wh, "H18_charged_wh": h.charged_wh}
+
+    def restore(self, saved: Counters) -> None:
+        """Go on from saved totals (none lower than now)."""
+        v, h = restore(self.counters(), saved), self.history
+        h.cycles, h.full_discharges = int(v["H4_cycles"]), int(v["H5_full_discharges"])
+        h.drawn_mah, h.syncs = -v["H6_drawn_mah"], int(v["H10_syncs"])  # H6 counts down
+        h.discharged_wh, h.charged_wh = v["H17_discharged_wh"], v["H18_charged_wh"]
 
     def blocks_at(self, t_s: float) -> list[bytes]:
         """The reading at ``t_s`` seconds after the start: [main block, history block]."""
@@ -209,6 +224,14 @@ class SolarChargerSim:
         self.day_sequence = 41  # HSDS
         self._day: int | None = None
         self._readings = 0
+
+    def counters(self) -> Counters:
+        """The total yield, to carry over a restart (services.sim.counters)."""
+        return {"H19_yield_total_wh": self.yield_total_wh}
+
+    def restore(self, saved: Counters) -> None:
+        """Go on from the saved total yield (if not lower than now)."""
+        self.yield_total_wh = restore(self.counters(), saved)["H19_yield_total_wh"]
 
     def blocks_at(self, t_s: float) -> list[bytes]:
         """The reading at ``t_s``: [PID…OR block, HEX messages (sometimes), ERR…HSDS block]."""

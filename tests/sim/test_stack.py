@@ -103,3 +103,7 @@ def test_stack_publishes_every_device_and_stops_cleanly(tmp_path: Path) -> None:
         time.sleep(0.05)
     assert _processes_mentioning(str(run_dir)) == []
     assert not list((run_dir / "sim").iterdir())  # every pty link removed
+    # Every simulator's counters kept for the next run (the Linky's indexes, the Victrons'
+    # totals, the inverter's and its meter's energy).
+    assert sorted(p.name for p in (run_dir / "counters").iterdir()) == [
+        "sim-inverter.json", "sim-tic.json", "sim-vedirect0.json", "sim-vedirect1.json"]
