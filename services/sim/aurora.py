@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from services.inverter import aurora
+from services.sim.counters import CounterFile, Counters, restore
 from services.sim.home import home_profile
 from services.sim.profile import LoadProfile, unit_noise
 from services.sim.pty_port import PtyPort
@@ -107,6 +108,17 @@ class AuroraInverterSim:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+    def counters(self) -> Counters:
+        """The lifetime energy, to carry over a restart (services.sim.counters)."""
+        with self._lock:
+            return {"lifetime_wh": self._lifetime_wh}
+
+    def restore(self, saved: Counters) -> None:
+        """Go on from the saved lifetime energy (if not lower than now)."""
+        value = restore(self.counters(), saved)["lifetime_wh"]
+        with self._lock:
+            self._lifetime_wh = value
 
     def snapshot(self) -> Snapshot:
         """Advance the energy counters to the clock's time and measure."""
@@ -221,11 +233,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--address", type=int, default=aurora.DEFAULT_ADDRESS,
                         help=f"inverter address (default {aurora.DEFAULT_ADDRESS})")
     parser.add_argument("--peak-w", type=float, default=3000.0, help="AC power at full sun")
+    parser.add_argument("--state", type=Path, metavar="FILE",
+                        help="keep the lifetime energy in this JSON file across restarts "
+                        "(saved at stop)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    state = CounterFile(args.state)
     with stop_signals() as wait_for_stop, AuroraInverterSim(
             args.link, address=args.address, profile=home_profile(), peak_w=args.peak_w) as sim:
+        sim.restore(state.load())
         print(f"Aurora inverter (address {args.address}) on {sim.link.absolute()}", flush=True)
         wait_for_stop()
+    state.save(sim.counters())
     return 0

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import serial
 
+from services.sim.aurora import AuroraInverterSim
 from services.sim.counters import CounterFile
 from services.sim.home import home_profile
 from services.sim.inverter import InverterSim
@@ -62,6 +63,19 @@ def test_each_simulator_goes_on_from_its_saved_counters(kind: str, tmp_path: Pat
     # A file from an older run (lower values) never takes a counter back.
     again.restore(fresh)
     assert again.counters() == first.counters()
+
+
+def test_the_aurora_inverter_goes_on_from_its_lifetime_energy(tmp_path: Path) -> None:
+    clock = [0.0]
+    with AuroraInverterSim(tmp_path / "a0", profile=home_profile(),
+                           clock=lambda: clock[0]) as first:
+        for t in range(0, 600, 10):
+            clock[0] = float(t)
+            first.snapshot()
+        counted = first.counters()
+    with AuroraInverterSim(tmp_path / "a1", profile=home_profile()) as again:
+        again.restore(counted)
+        assert again.snapshot().lifetime_wh == int(counted["lifetime_wh"]) > 12_345_678
 
 
 def test_a_missing_or_foreign_file_restores_nothing(tmp_path: Path) -> None:
