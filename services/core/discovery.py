@@ -250,7 +250,7 @@ def diagnostics_component(topics: Topics, device: str) -> dict[str, dict[str, An
     attributes."""
     uid = f"{object_id(topics, device)}_diagnostics"
     return {uid: {
-        "platform": "sensor", "unique_id": uid, "name": "Diagnostics",
+        "platform": "sensor", "unique_id": uid, "name": "Diagnostic",
         "state_topic": topics.diagnostics(device), "device_class": "timestamp",
         "value_template": "{{ value_json.ts if value_json.ts is defined else None }}",
         "json_attributes_topic": topics.diagnostics(device),

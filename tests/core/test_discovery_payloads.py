@@ -88,3 +88,18 @@ def test_unique_id_base_is_saved_at_first_start_and_kept(tmp_path: Path) -> None
     assert stale_topic(Topics("new-site", "demo"), "linky", "homeassistant") == (
         "homeassistant/device/old_site_demo_linky/config")
     assert resolve_identity("Maison", "new-site", "demo", tmp_path).previous is None
+
+
+ENERGY = {  # docs/HOME-ASSISTANT.md's Energy dashboard recipe: (service, entity name)
+    ("teleinfo", "Index HC bleu"), ("teleinfo", "Index total"), ("teleinfo", "Index injection"),
+    ("inverter", "Énergie produite"), ("inverter", "Énergie soutirée"),
+    ("inverter", "Énergie injectée"), ("vedirect", "Production totale"),
+    ("vedirect", "Énergie chargée"), ("vedirect", "Énergie déchargée"), ("pulses", "Index"),
+}
+
+
+def test_the_energy_dashboard_entities_are_energy_totals() -> None:
+    found = {(t.split("/")[2].split("_")[1], c["name"]): c for t, _, c in COMPONENTS}
+    for key in ENERGY:
+        comp = found[key]
+        assert (comp["device_class"], comp["state_class"]) == ("energy", "total_increasing"), key
