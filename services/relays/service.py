@@ -292,6 +292,8 @@ class RelaysService(Service[RelaysConfig]):
                            until=None if until is None else _iso(until),
                            note=None if applied else "remembered: applied when the load is "
                            "restored")
+            if not applied:  # the output stays: say now what waits (pending_order, mode)
+                self._publish(relay)
         self._replies.append((inbound, commands.reply(relay_id, result, applied, until).encode()))
 
     def _shed(self, relay_id: str, payload: bytes) -> None:
