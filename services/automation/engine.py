@@ -300,7 +300,7 @@ class Engine:
         text, text_en = self.words(reason)
         events = list(lt.pre.events)
         if (wish, status, hold) != (ls.wish, ls.status, ls.hold):
-            events.append(Event("decision", load.relay, wish, status, text_en))
+            events.append(Event("decision", load.relay, wish, status, text, text_en))
         ls.wish, ls.status, ls.hold = wish, status, hold
         min_on = load.daily.min_on if load.daily is not None else None
         return Decision(relay=load.relay, wish=wish, status=status, hold=hold, reason=text,
@@ -382,7 +382,7 @@ class Engine:
         if plan.verdict is CatchUp.UNREACHABLE and lt.ls.counter.note_unreachable(now):
             why = self._catch_up_reason("unreachable", lt, plan)
             events.append(Event("unreachable", lt.load.relay, self.on_value(lt.load),
-                                "unreachable", render(why, "en")))
+                                "unreachable", *self.words(why)))
         if not plan.on:
             return _Pre(None, "idle", _FREE, False, events)
         if plan.verdict is CatchUp.RUN:

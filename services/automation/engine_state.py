@@ -74,7 +74,8 @@ class Event:
     relay: str
     wish: str
     status: str
-    reason: str
+    reason: str  # in the automation's language
+    reason_en: str
 
 
 Status = Literal["idle", "surplus", "catch_up", "required", "scheduled", "blocked", "done",

@@ -235,9 +235,10 @@ class AutomationService(Service[AutomationConfig]):
     def _events(self, d: Decision) -> None:
         for ev in d.events:
             log.info("service=automation %s relay=%s wish=%s status=%s %s", ev.kind, ev.relay,
-                     ev.wish, ev.status, ev.reason)
+                     ev.wish, ev.status, ev.reason_en)
+            # As the state: the page shows `reason`, an English reader `reason_en`.
             self.bus.event(EventKind(ev.kind), relay=ev.relay, wish=ev.wish, status=ev.status,
-                           reason=ev.reason)
+                           reason=ev.reason, reason_en=ev.reason_en)
 
     def _disabled(self, d: Decision) -> bool:
         """A disabled load (the engine says so, status disabled): its wish cleared once,

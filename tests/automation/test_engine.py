@@ -300,7 +300,7 @@ def test_unreachable_runs_what_is_left_with_one_event() -> None:
         events += [e for e in decisions["pump"].events if e.kind == "unreachable"]
         now += timedelta(seconds=5)
     assert decisions["pump"].status == "unreachable" and decisions["pump"].wish == "on"
-    assert len(events) == 1 and "owed" in events[0].reason
+    assert len(events) == 1 and "owed" in events[0].reason_en
     assert PARIS.key == "Europe/Paris"
 
 
@@ -343,7 +343,7 @@ def test_disabled_then_enabled_again_decides_as_before() -> None:
     assert off["pump"].status == "disabled" and off["pump"].wish == "off"
     on, state = engine.tick(now + timedelta(seconds=5), Inputs(relays=relays), state)
     assert on["pump"].status == "scheduled" and on["pump"].wish == "on"
-    assert [(e.kind, e.status, e.reason) for e in on["pump"].events] == [
+    assert [(e.kind, e.status, e.reason_en) for e in on["pump"].events] == [
         ("decision", "scheduled", "schedule: on")]
 
 
