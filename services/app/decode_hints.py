@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import io
 import json
-from typing import Any
+from typing import IO, Any
 
 from services.teleinfo.protocol import Decoder as TicDecoder
 from services.teleinfo.protocol import Mode
@@ -23,7 +23,7 @@ _STTY = {Mode.HISTORIQUE: "1200", Mode.STANDARD: "9600"}
 class Recorder(io.RawIOBase):
     """A byte stream that keeps its first SAMPLE_BYTES for the hints."""
 
-    def __init__(self, source: io.RawIOBase | io.BufferedIOBase | Any) -> None:
+    def __init__(self, source: IO[bytes]) -> None:
         super().__init__()
         self._source = source
         self.sample = bytearray()
