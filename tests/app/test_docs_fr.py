@@ -26,8 +26,12 @@ COMMENT = re.compile(r"(^|\s)#(\s.*|)$")
 CODE_SPAN = re.compile(r"`([^`]+)`")
 LINK = re.compile(r"\]\(([^)\s]+)\)")
 NUMBER = re.compile(r"\d+(?:\.\d+)*")
+# A file named in plain prose (docs/HOME-ASSISTANT.md, docker-compose.yml).
+FILE_NAME = re.compile(
+    r"(?<![\w/.-])(?:[\w.-]+/)*\w[\w.-]*\.(?:md|ya?ml|py|sh|json|env|conf|txt|acl)\b"
+)
 # The line each file gives to the other language.
-OTHER_LANGUAGE = re.compile(r"^(En français|In English) :?.*$", re.MULTILINE)
+OTHER_LANGUAGE = re.compile(r"^(En français|In English) ?:.*$", re.MULTILINE)
 
 
 def read(path: Path) -> str:
@@ -50,6 +54,26 @@ def prose(text: str) -> str:
 def code_spans(text: str) -> set[str]:
     """Inline code of the prose, a span wrapped across lines made one line."""
     return {" ".join(span.split()) for span in CODE_SPAN.findall(prose(text))}
+
+
+def shape(text: str) -> list[tuple[int, int, int]]:
+    """Per section: paragraphs, list items and table rows, so that a sentence-only addition to
+    the English shows as soon as it makes a new paragraph, item or row."""
+    sections = re.split(r"^#{2,3} .*$", prose(text), flags=re.MULTILINE)
+    return [
+        (
+            len([paragraph for paragraph in re.split(r"\n\s*\n", section) if paragraph.strip()]),
+            len(re.findall(r"^\s*(?:[-*]|\d+\.) ", section, re.MULTILINE)),
+            len(re.findall(r"^\|", section, re.MULTILINE)),
+        )
+        for section in sections
+    ]
+
+
+def file_names(text: str) -> set[str]:
+    """Files named in the prose outside inline code, a French page counted as its English one."""
+    found = FILE_NAME.findall(CODE_SPAN.sub("", prose(text)))
+    return {name.replace(".fr.md", ".md") for name in found}
 
 
 def headings(text: str, level: int) -> int:
@@ -82,6 +106,20 @@ def test_same_sections(pair: tuple[str, str]) -> None:
     english, french = pair
     for level in (2, 3):
         assert headings(french, level) == headings(english, level), f"{'#' * level} sections"
+
+
+def test_same_paragraphs(pair: tuple[str, str]) -> None:
+    english, french = pair
+    en, fr = shape(english), shape(french)
+    assert len(fr) == len(en)
+    for number, (en_section, fr_section) in enumerate(zip(en, fr, strict=True)):
+        assert fr_section == en_section, f"section {number}: (paragraphs, items, rows)"
+
+
+def test_same_file_names(pair: tuple[str, str]) -> None:
+    english, french = pair
+    en, fr = file_names(english), file_names(french)
+    assert (sorted(en - fr), sorted(fr - en)) == ([], []), "(missing in French, only in French)"
 
 
 def test_same_code_blocks(pair: tuple[str, str]) -> None:
