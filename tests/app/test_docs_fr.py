@@ -1,7 +1,9 @@
 """The French README and INSTALL follow the English ones: same sections, commands and figures.
 
-Prose is free to differ; what a reader types or reads as a value may not. Comments inside code
-blocks may be translated, so they are dropped before comparing.
+Prose is free to differ; what a reader types or reads as a value may not, nor the paragraphs,
+list items and table rows of each section. Comments inside code blocks may be translated, so
+they are dropped before comparing. A sentence added to an English paragraph with no code, figure
+or file name in it goes unseen: carry it over by hand.
 """
 
 from __future__ import annotations
