@@ -290,6 +290,15 @@ def test_relay_card_shows_the_automation_in_french(
             card.locator('[data-auto-status="blocked"]').wait_for(timeout=15_000)
             assert status.inner_text() == "bloqué"
             assert card.bounding_box() == before
+            # The automation's events: its reason in French (`reason`), not `reason_en`.
+            put(broker, f"{prefix}/automation/events", json.dumps({
+                "type": "decision", "relay": "water-heater", "wish": "off",
+                "status": "blocked", "reason": "bloqué : jour rouge HP",
+                "reason_en": "blocked: red day HP", "ts": STATE["ts"]}))
+            page.wait_for_function("() => document.querySelector('#event-list')"
+                                   ".textContent.includes('bloqué : jour rouge HP')",
+                                   timeout=15_000)
+            assert "red day" not in page.inner_text("#event-list")
             card.locator(".auto-switch").tap()
             page.wait_for_selector("#token-dialog[open]", timeout=5_000)
             page.fill("#token-input", AUTO_TOKEN)

@@ -5,7 +5,7 @@ import { getJSON, historyAvailable, wsURL } from "./api.js";
 import { loadEnergy } from "./energy.js";
 import { initHourly, loadHourly } from "./hourly.js";
 import { el, hhmm, setText } from "./format.js";
-import { eventName, reasonText } from "./i18n.js";
+import { LANG, eventName, reasonText } from "./i18n.js";
 import { initHistory, loadHistory, loadLabels, updateChoices } from "./history.js";
 import { renderDevices, renderOverview } from "./overview.js";
 import { initScreens } from "./display.js";
@@ -100,7 +100,9 @@ function renderEvents() {
     // Relays by their configured name; reasons in the page's language (i18n.js).
     const relay = e.relay ? store.relays.get(e.relay) : null;
     const who = relay ? (relay.name || relay.id) : (e.relay ?? e.device ?? e.service ?? "");
-    const why = reasonText(e.reason ?? e.note ?? e.detail ?? "");
+    // The automation sends `reason` in its language (French by default) and `reason_en`.
+    const said = LANG === "en" && typeof e.reason_en === "string" ? e.reason_en : e.reason;
+    const why = reasonText(said ?? e.note ?? e.detail ?? "");
     return el("li", { dataset: { type: String(e.type ?? "") } },
       el("span", { class: "small muted" }, hhmm(e.ts)), " ",
       el("strong", {}, eventName(e.type)), who ? ` ${who}` : "", why ? ` — ${why}` : "");
