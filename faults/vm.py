@@ -67,7 +67,8 @@ class VictoriaMetrics:
         for line in body.splitlines():
             if line.strip():
                 row = json.loads(line)
-                labels = {k: v for k, v in row["metric"].items() if k != "db"}  # bucket
+                # db: the bucket; site: the box's tag (mqtt.prefix), the same on every line.
+                labels = {k: v for k, v in row["metric"].items() if k not in ("db", "site")}
                 key = json.dumps(labels, sort_keys=True)
                 out.setdefault(key, []).extend(int(t) for t in row["timestamps"])
         return out
