@@ -25,6 +25,7 @@ class ApiService(Service[ApiInputs]):
     """REST, WebSocket and web page on port 8080 (by default)."""
 
     name = "api"
+    announces = False  # no HA discovery
 
     def __init__(self, config: Settings[ApiInputs], bus: Bus) -> None:
         super().__init__(config, bus)

@@ -33,6 +33,7 @@ class Service(Generic[S]):
     """
 
     name: ClassVar[str]
+    announces: ClassVar[bool] = True  # sends HA discovery (its unique id base is resolved)
 
     @classmethod
     def session_expiry_s(cls, config: Settings[S]) -> int | None:
@@ -43,7 +44,7 @@ class Service(Generic[S]):
         self.config = config
         self.bus = bus
         ha = config.homeassistant
-        if ha.discovery:  # the unique id base, kept across a change of mqtt.prefix
+        if ha.discovery and self.announces:  # unique id base, kept when mqtt.prefix changes
             resolve_identity(ha.unique_id_base, bus.topics.prefix, bus.topics.service,
                              config.general.data_dir)
 

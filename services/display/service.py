@@ -62,6 +62,7 @@ class DisplayService(Service[DisplaySection]):
     """The screens, lamps and buttons of DESIGN.md's "Local display and buttons"."""
 
     name = "display"
+    announces = False  # no HA discovery
 
     def __init__(self, config: Settings[DisplaySection], bus: Bus, *,
                  lines: LinesFactory | None = None) -> None:

@@ -48,6 +48,7 @@ class HistorianService(Service[HistorianConfig]):
     """Subscribes to every device and control state; writes them where configured."""
 
     name = "historian"
+    announces = False  # no HA discovery
 
     @classmethod
     def session_expiry_s(cls, config: Settings[HistorianConfig]) -> int | None:
