@@ -24,6 +24,9 @@ CLIENT_QUEUE = 256
 EVENTS_KEPT = 200
 AUTOMATED_KEPT = 256  # automation states kept: far more relays than a box has, yet bounded
 AUTOMATION = "automation"  # the service whose <p>/automation/<relay>/state the relays show
+# Services whose devices show rather than measure: availability only, never a state (a
+# display "hall" online with no state is fine, not stale).
+NO_STATE = frozenset({"display"})
 
 
 @dataclass
@@ -193,7 +196,10 @@ class Live:
     def device_view(self, d: Device) -> dict[str, Any]:
         """A device as the API shows it, with its age and staleness."""
         age = None if d.received is None else time.monotonic() - d.received
-        stale = age is None or age > self.stale_after_s or d.availability == "offline"
+        if d.service in NO_STATE and d.state is None:
+            stale = d.availability != "online"
+        else:
+            stale = age is None or age > self.stale_after_s or d.availability == "offline"
         return {"service": d.service, "device": d.device, "availability": d.availability,
                 "state": d.state, "age_s": None if age is None else round(age, 1),
                 "stale": stale}
