@@ -95,7 +95,22 @@ function timeValue(_u, t) {
     hour: "2-digit", minute: "2-digit" });
 }
 
-function makeChart(container, data, unit, filled) {
+// Tick spacings, a minute at least: the labels say HH:MM, so 30 s ticks read "10:41 10:41".
+const TIME_STEPS = [60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400,
+  2 * 86400, 7 * 86400, 14 * 86400, 30 * 86400, 91 * 86400, 182 * 86400, 365 * 86400];
+
+// The time axis spans at least ten steps: a first minute alone labelled every tick "10:39".
+function timeRange(minSpan) {
+  return (_u, min, max) => {
+    if (min === null || max === null) {
+      const now = Date.now() / 1000;
+      return [now - minSpan, now];
+    }
+    return [min, Math.max(max, min + minSpan)];
+  };
+}
+
+function makeChart(container, data, unit, filled, step) {
   const width = Math.max(280, container.clientWidth || 600);
   const height = window.matchMedia("(max-width: 600px)").matches ? 220 : 300;
   const fmt = (_u, v) => num(v, unit, Math.abs(v ?? 0) < 10 ? 2 : 0);
@@ -116,9 +131,9 @@ function makeChart(container, data, unit, filled) {
     ],
     bands: [{ series: [3, 1], fill: "rgba(21,101,192,0.15)" }],
     // All-empty data (a fresh install) still gets a sane axis instead of NaN.
-    scales: { y: { range: (_u, min, max) => (min === null || max === null
+    scales: { x: { time: true, range: timeRange(10 * step) }, y: { range: (_u, min, max) => (min === null || max === null
       ? [0, 1] : globalThis.uPlot.rangeNum(min, max, 0.1, true)) } },
-    axes: [{ ...axis, values: timeTicks }, { ...axis, size: 60, values: (_u, ticks) => ticks.map((t) => num(t, "", 1)) }],
+    axes: [{ ...axis, values: timeTicks, incrs: TIME_STEPS }, { ...axis, size: 60, values: (_u, ticks) => ticks.map((t) => num(t, "", 1)) }],
     legend: { live: true },
     cursor: { drag: { x: true, y: false } },
   };
@@ -203,7 +218,7 @@ export async function loadHistory() {
   }
   const filled = cols[2].filter((v) => v !== null).length;
   chart?.destroy();
-  chart = makeChart(container, cols, unitOf(choice.field), filled);
+  chart = makeChart(container, cols, unitOf(choice.field), filled, step);
   container.dataset.points = String(filled);
   container.dataset.series = choice.key;
   container.dataset.since = since.trim();

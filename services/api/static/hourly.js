@@ -16,6 +16,8 @@ const W = 480;
 const H = 160;
 const AXIS = 16; // room under the bars for the hours
 
+const RETRY_MS = 10_000;
+let retry = null; // the pending early retry while today has no data yet
 let shown = "today";
 const days = { today: null, yesterday: null }; // the API's answers
 
@@ -46,8 +48,9 @@ function draw(answer) {
       svg.append(rect);
     });
     if (i % 3 === 0) {
-      svg.append(svgEl("text", { x: i * slot + slot / 2, y: H - 3, class: "hb-axis",
-        "text-anchor": "middle" }, `${new Date(h.start * 1000).getHours()} h`));
+      // From the hour's left edge: centred, the first label ran off the picture.
+      svg.append(svgEl("text", { x: i * slot + 1, y: H - 3, class: "hb-axis",
+        "text-anchor": "start" }, `${new Date(h.start * 1000).getHours()} h`));
     }
   });
   box.replaceChildren(svg);
@@ -112,6 +115,10 @@ export async function loadHourly() {
   setText(status, "");
   show();
   compare();
+  // A first run: today's first hour needs two minutes of counters. Ask again in 10 s rather
+  // than at the next minute's refresh, until an hour has data.
+  const any = (days.today?.hours ?? []).some((h) => isNum(h.import_wh) || isNum(h.production_wh));
+  if (!any && !retry) retry = setTimeout(() => { retry = null; loadHourly(); }, RETRY_MS);
 }
 
 export function initHourly() {

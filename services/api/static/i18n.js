@@ -20,9 +20,9 @@ const EVENTS = {
 // Reason sentences by pattern; $1… are the pattern's groups.
 const REASONS = [
   { re: /^phase (\d+) at (\d+)% of (\d+) VA \(shed at (\d+)%\)$/,
-    fr: "phase $1 à $2 % de $3 VA (délestage à $4 %)" },
+    fr: "phase $1 à $2\u202f% de $3 VA (délestage à $4\u202f%)" },
   { re: /^phase (\d+) at (\d+)%, under (\d+)% with the load counted$/,
-    fr: "phase $1 à $2 %, sous $3 % en comptant la charge" },
+    fr: "phase $1 à $2\u202f%, sous $3\u202f% en comptant la charge" },
   { re: /^overrun signalled by the meter on phase (\d+)$/,
     fr: "dépassement signalé par le compteur sur la phase $1" },
   { re: /^rotation$/, fr: "rotation des charges délestées" },
@@ -40,13 +40,16 @@ export function eventName(type) {
   return EVENTS[LANG][t] ?? t.replaceAll("_", " ") ?? "événement";
 }
 
+// "9000" -> "9 000", as the rest of the page writes numbers.
+const frNumber = (text) => (/^\d{4,}$/.test(text) ? Number(text).toLocaleString("fr-FR") : text);
+
 /** A service's reason sentence in the page's language (as sent when no pattern knows it). */
 export function reasonText(reason) {
   if (typeof reason !== "string" || !reason) return "";
   if (LANG === "en") return reason;
   for (const r of REASONS) {
     const m = r.re.exec(reason);
-    if (m) return r[LANG].replace(/\$(\d)/g, (_, i) => m[Number(i)] ?? "");
+    if (m) return r[LANG].replace(/\$(\d)/g, (_, i) => frNumber(m[Number(i)] ?? ""));
   }
   return reason;
 }
