@@ -188,6 +188,12 @@ def test_page_live_values_commands_and_history(stack: Stack, browser: Browser) -
 CLS_SPY = ("window.__cls = 0; new PerformanceObserver((list) => { for (const e of"
            " list.getEntries()) if (!e.hadRecentInput) window.__cls += e.value; })"
            ".observe({type: 'layout-shift', buffered: true});")
+# Whether the connection banner was ever shown: on a prompt connection it must not flash
+# (shown then hidden, it moved the whole page twice: Lighthouse's CLS 0.1).
+BANNER_SPY = ("document.addEventListener('DOMContentLoaded', () => {"
+              " const b = document.getElementById('ws-status'); window.__banner = !b.hidden;"
+              " new MutationObserver(() => { if (!b.hidden) window.__banner = true; })"
+              ".observe(b, {attributes: true}); });")
 # Every visible button, select and checkbox label shorter than a finger (44 px).
 SMALL_TARGETS = """() => [...document.querySelectorAll(
     'button, select, label.for-hour, .auto-switch')]
@@ -200,6 +206,7 @@ def test_page_on_a_phone(stack: Stack, browser: Browser) -> None:
                                   is_mobile=True, has_touch=True, device_scale_factor=2)
     page = context.new_page()
     page.add_init_script(CLS_SPY)
+    page.add_init_script(BANNER_SPY)
     console = Console(page)
     try:
         page.goto(f"{stack.url}/")
@@ -223,6 +230,7 @@ def test_page_on_a_phone(stack: Stack, browser: Browser) -> None:
         assert page.evaluate(SMALL_TARGETS) == []
         # The tiles, cards and charts kept their room while the live data came in.
         assert page.evaluate("window.__cls") < 0.1
+        assert page.evaluate("window.__banner") is False
         assert re.search(r"Compteur : \d\d:\d\d", page.inner_text("#meter-clock"))
         page.wait_for_timeout(1000)  # let the chart and the energy table settle
         ARTIFACTS.mkdir(parents=True, exist_ok=True)

@@ -14,6 +14,7 @@ import { initRelays, renderRelays } from "./relays.js";
 const MAX_EVENTS = 50;
 const REFRESH_STATE_MS = 30_000; // re-read age/stale flags, which only the server computes
 const REFRESH_HISTORY_MS = 60_000; // the historian writes once a minute
+const CONNECTING_SHOWN_AFTER_MS = 3000; // a slower first connection is worth saying
 const REFRESH_ENERGY_MS = 60_000; // cheap: 30 rows; also picks up a first ledger soon
 
 const store = {
@@ -144,7 +145,9 @@ function showWs(state, text) {
   const banner = document.getElementById("ws-status");
   if (!banner) return;
   banner.dataset.state = state;
-  banner.hidden = state === "connected";
+  // "Connecting" shows only if it lasts (start): a banner there for the first 100 ms, then
+  // gone, moved the whole page twice (Lighthouse's layout shift 0.1).
+  banner.hidden = state === "connected" || state === "connecting";
   setText(banner, text);
   document.getElementById("live-dot")?.classList.toggle("on", state === "connected");
 }
@@ -205,6 +208,10 @@ function start() {
   initRelays(document.getElementById("relay-list"), updateRelay);
   initHistory();
   showWs("connecting", "Connexion en cours…");
+  setTimeout(() => {
+    const banner = document.getElementById("ws-status");
+    if (banner && banner.dataset.state === "connecting") banner.hidden = false;
+  }, CONNECTING_SHOWN_AFTER_MS);
   // Labels first: the chooser is built from them; the state fills the page meanwhile.
   loadLabels().then(() => { historyShown = false; schedule(); });
   refreshState(); // something on screen even before the WebSocket's snapshot
