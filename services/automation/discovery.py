@@ -68,9 +68,6 @@ def automation_discovery(
         topics=topics, device=relay,
         device_info={"name": f"Automatisme {name or relay}", "manufacturer": "enerbox",
                      "model": "automation"},
-        comps=comps, discovery_prefix=discovery_prefix,
+        comps=comps, discovery_prefix=discovery_prefix, own_availability=False,
     )
-    # No per-load availability topic: the service's status (its last will) says it all.
-    payload["availability"] = [{"topic": topics.status}]
-    payload.pop("availability_mode", None)
     return topic, payload

@@ -216,22 +216,25 @@ def device_config(
     device_info: Mapping[str, Any],
     comps: dict[str, dict[str, Any]],
     discovery_prefix: str = "homeassistant",
+    own_availability: bool = True,
 ) -> tuple[str, dict[str, Any]]:
-    """(topic, payload) of a device-based discovery message."""
+    """(topic, payload) of a device-based discovery message. A device without its own
+    availability topic (a relay, a load's automation, shedding) follows only the service's
+    status: its last will says it all."""
     oid = object_id(topics, device)
     comps = {uid: {**comp, "qos": comp.get("qos", QOS)} for uid, comp in comps.items()}
     comps.update(service_components(topics, oid))
     payload = {
         "device": {"identifiers": [oid], **device_info},
         "origin": ORIGIN,
-        "availability": [
-            {"topic": topics.status},
-            {"topic": topics.availability(device)},
-        ],
-        "availability_mode": "all",
+        "availability": [{"topic": topics.status}],
         "qos": 1,
         "components": comps,
     }
+    if own_availability:
+        payload["availability"] = [{"topic": topics.status},
+                                   {"topic": topics.availability(device)}]
+        payload["availability_mode"] = "all"
     return discovery_topic(discovery_prefix, oid), payload
 
 

@@ -94,9 +94,6 @@ def relay_discovery(
         topics=topics, device=cfg.id,
         device_info={"name": cfg.name or cfg.id, "manufacturer": "enerbox",
                      "model": "zone fil pilote" if cfg.kind == "fil_pilote" else "relais"},
-        comps=comps, discovery_prefix=discovery_prefix,
+        comps=comps, discovery_prefix=discovery_prefix, own_availability=False,
     )
-    # Relays have no per-device availability topic: the service's status is enough.
-    payload["availability"] = [{"topic": topics.status}]
-    payload.pop("availability_mode", None)
     return topic, payload

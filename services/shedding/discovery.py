@@ -66,8 +66,6 @@ def shedding_discovery(
         topics=topics, device=meter,
         device_info={"name": f"Délestage {meter}", "manufacturer": "enerbox",
                      "model": "délestage"},
-        comps=comps, discovery_prefix=discovery_prefix,
+        comps=comps, discovery_prefix=discovery_prefix, own_availability=False,
     )
-    payload["availability"] = [{"topic": topics.status}]
-    payload.pop("availability_mode", None)
     return topic, payload
