@@ -81,10 +81,12 @@ def watts(value: object, lang: Lang = "fr") -> str:
     return (text.replace(",", " ") if lang == "fr" else text) + " W"
 
 
-def number(value: object) -> str:
-    """A level or threshold as written: 85, 92.5."""
+def number(value: object, lang: Lang = "fr") -> str:
+    """A level or threshold as written: 85, 92,5 (fr) or 92.5 (en)."""
     x = _number(value)
-    return UNKNOWN if x is None else f"{x:g}"
+    if x is None:
+        return UNKNOWN
+    return f"{x:g}".replace(".", ",") if lang == "fr" else f"{x:g}"
 
 
 def clock(value: object) -> str:
@@ -108,6 +110,10 @@ _WORDS: dict[str, tuple[str, str]] = {  # word -> (fr, en)
     "unknown": ("inconnu", "unknown"),
     "peak": ("pointe mobile EJP", "EJP peak"), "notice": ("préavis EJP", "EJP notice"),
     "none": ("hors EJP", "no EJP"),
+    # fil pilote orders (services/core/contract/orders.py)
+    "confort": ("confort", "comfort"), "eco": ("éco", "eco"),
+    "hors-gel": ("hors-gel", "frost protection"), "arret": ("arrêt", "stop"),
+    "confort-1": ("confort -1", "comfort -1"), "confort-2": ("confort -2", "comfort -2"),
 }
 _DAYS = {"fr": ("lun", "mar", "mer", "jeu", "ven", "sam", "dim"),
          "en": ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
@@ -164,12 +170,12 @@ def _signal_words(cond: Any, lang: Lang) -> list[str]:
     above, below = getattr(cond, "above", None), getattr(cond, "below", None)
     within = getattr(cond, "in_", None)
     if above is not None:
-        parts.append(f"{'au-dessus de' if fr else 'above'} {number(above)}")
+        parts.append(f"{'au-dessus de' if fr else 'above'} {number(above, lang)}")
     if below is not None:
-        parts.append(f"{'sous' if fr else 'below'} {number(below)}")
+        parts.append(f"{'sous' if fr else 'below'} {number(below, lang)}")
     if isinstance(within, tuple) and len(within) == 2:
-        parts.append(f"{'entre' if fr else 'between'} {number(within[0])} "
-                     f"{'et' if fr else 'and'} {number(within[1])}")
+        parts.append(f"{'entre' if fr else 'between'} {number(within[0], lang)} "
+                     f"{'et' if fr else 'and'} {number(within[1], lang)}")
     return [f"signal {text(name)} {' '.join(parts) or UNKNOWN}"]
 
 
@@ -263,8 +269,8 @@ def _done_when(r: Reason, lang: Lang) -> str:
 
 
 def _battery(r: Reason, lang: Lang) -> str:
-    name, level = text(r.get("signal")), number(r.get("level"))
-    floor, resume = number(r.get("min")), number(r.get("resume"))
+    name, level = text(r.get("signal")), number(r.get("level"), lang)
+    floor, resume = number(r.get("min"), lang), number(r.get("resume"), lang)
     x, low = _number(r.get("level")), _number(r.get("min"))
     if x is not None and low is not None and x >= low:  # inside the band, on its way back up
         return (f"batterie {name} {level} : reprise à {resume} (plancher {floor})"
@@ -298,9 +304,11 @@ def _unreachable(r: Reason, lang: Lang) -> str:
 
 
 def _offgrid(r: Reason, lang: Lang) -> str:
-    """'chargeur en float, batterie -3.1 A' (off-grid: no export to count)."""
+    """'chargeur en float, batterie -3,1 A' (off-grid: no export to count)."""
     charger, amps = text(r.get("charger")), _number(r.get("battery_a"))
     current = UNKNOWN if amps is None else f"{amps:+.1f} A"
+    if lang == "fr":
+        current = current.replace(".", ",")
     return (f"chargeur en {charger}, batterie {current}" if lang == "fr"
             else f"charger in {charger}, battery {current}")
 
@@ -385,7 +393,7 @@ def _held(r: Reason, lang: Lang) -> str:
     then = r.get("then")
     after = render(then, lang) if isinstance(then, Reason) else UNKNOWN
     if key == "max_starts":
-        starts, cap = number(r.get("starts")), number(r.get("cap"))
+        starts, cap = number(r.get("starts"), lang), number(r.get("cap"), lang)
         head = (f"maintenu éteint : {starts} démarrages dans l'heure (max {cap})" if fr
                 else f"held off: {starts} starts in the last hour (cap {cap})")
     else:

@@ -404,6 +404,6 @@ def test_offgrid_reasons_name_the_charger_and_the_battery() -> None:
                              "battery_a": SignalInput(3.24, now)},
                     relays={"pump": RelayInput("off")})
     decisions, _ = Engine(config).tick(now, inputs)
-    assert decisions["pump"].reason == ("surplus suffisant (chargeur en float, batterie +3.2 A),"
+    assert decisions["pump"].reason == ("surplus suffisant (chargeur en float, batterie +3,2 A),"
                                         " allumage après 1 min")
     assert "?" not in decisions["pump"].reason_en

@@ -265,3 +265,17 @@ def test_restart_mid_run_publishes_no_wish_change(harness: Harness) -> None:
     assert not [e for e in harness.events(restart) if e["type"] == "decision"]
     state = harness.state(lambda s: True, after=restart)
     assert state["status"] == "surplus"
+
+
+# The events say why in the automation's language (`reason`, what the page shows) and in
+# English (`reason_en`, for logs and an English page), as its state does.
+def test_decision_event_reason_in_french_and_english(harness: Harness) -> None:
+    harness.home(-3000)  # exporting: the heater goes on, a decision event says why
+    harness.start()
+    state = harness.state(lambda s: s["status"] == "surplus")
+    event = harness.w.wait_for(lambda m: m.topic.endswith("/automation/events")
+                               and json.loads(m.payload)["type"] == "decision")
+    data = json.loads(event.payload)
+    assert data["relay"] == RELAY
+    assert data["reason"] == state["reason"]  # the language's words (fr by default)
+    assert data["reason_en"].startswith("surplus: ") and data["reason"] != data["reason_en"]

@@ -36,9 +36,9 @@ def test_french_sentences_read_as_written() -> None:
          "en attente de surplus (1 200 W disponibles, 3 100 W nécessaires)"),
         (Reason.of("surplus", code="on", available_w=2400), "surplus : 2 400 W disponibles"),
         (Reason.of("surplus", code="on", charger="float", battery_a=3.2),
-         "surplus : chargeur en float, batterie +3.2 A"),
+         "surplus : chargeur en float, batterie +3,2 A"),
         (Reason.of("waiting", code="waiting", charger="bulk", battery_a=-4),
-         "en attente de surplus (chargeur en bulk, batterie -4.0 A)"),
+         "en attente de surplus (chargeur en bulk, batterie -4,0 A)"),
         (Reason.of("surplus", code="on"), "surplus : allumé"),
         (Reason.of("catch_up", owed_s=4800, by="06:00", offpeak=True),
          "rattrapage heures creuses : 1 h 20 restantes avant 06:00"),
@@ -47,12 +47,15 @@ def test_french_sentences_read_as_written() -> None:
         (Reason.of("max_on", on_s=3 * 3600), "fait : 3 h atteintes (maximum du jour)"),
         (Reason.of("battery_low", signal="soc", level=85, min=90, resume=95),
          "batterie soc 85 sous le plancher 90 (reprise à 95)"),
+        (Reason.of("battery_low", signal="soc", level=87.9, min=90, resume=92.5),
+         "batterie soc 87,9 sous le plancher 90 (reprise à 92,5)"),
         (Reason.of("stale_off", inputs=("grid",)), "données périmées : grid — arrêt"),
         (Reason.of("min_on", min_s=600, left_s=240,
                    then=Reason.of("waiting", code="waiting")),
          "maintenu allumé : durée minimale 10 min (encore 4 min), puis en attente de surplus"),
         (Reason.of("idle", value="off"), "rien à faire : éteint"),
-        (Reason.of("idle", value="eco"), "rien à faire : eco"),
+        (Reason.of("idle", value="eco"), "rien à faire : éco"),
+        (Reason.of("scheduled", value="hors-gel"), "programme : hors-gel"),
         (Reason.of("scheduled", value="on"), "programme : allumé"),
         (Reason.of("disabled"), "automatisme désactivé"),
     ]
@@ -67,6 +70,9 @@ def test_english_sentences() -> None:
                   "en") == "blocked: time 22:00-06:00, mon, tue, wed, thu, fri"
     assert render(Reason.of("waiting", code="waiting", available_w=1200, need_w=3100),
                   "en") == "waiting for surplus (1,200 W available, 3,100 W needed)"
+    assert render(Reason.of("battery_low", signal="soc", level=87.9, min=90, resume=92.5),
+                  "en") == "battery soc 87.9 under the floor 90 (back at 92.5)"
+    assert render(Reason.of("idle", value="arret"), "en") == "nothing applies: stop"
 
 
 def test_durations_and_watts() -> None:
