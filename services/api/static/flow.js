@@ -7,7 +7,7 @@ import { isNum, num } from "./format.js";
 
 const NS = "http://www.w3.org/2000/svg";
 const W = 360;
-const H = 220;
+const H = 232;
 // Where each node sits; the house is in the middle, every line goes to it.
 const SPOTS = {
   house: [180, 110], grid: [50, 110], pv: [180, 28], battery: [310, 110], loads: [180, 192],
@@ -32,10 +32,16 @@ function build(box) {
   svg.append(lines);
   for (const [name, [x, y]] of Object.entries(SPOTS)) {
     const g = make("g", { class: `flow-node flow-${name}`, "data-node": name });
-    g.append(make("rect", { x: x - 44, y: y - 14, width: 88, height: 28, rx: 14 }));
-    g.append(make("text", { x, y: y - 19, class: "flow-label", "text-anchor": "middle" },
+    // Lines reach the house from above and below, so its label goes inside a taller box,
+    // and the loads' label under theirs: no line crosses a word.
+    const house = name === "house";
+    const half = house ? 24 : 14;
+    g.append(make("rect", { x: x - 44, y: y - half, width: 88, height: 2 * half, rx: 14 }));
+    const labelY = house ? y - 6 : name === "loads" ? y + 28 : y - 19;
+    g.append(make("text", { x, y: labelY, class: "flow-label", "text-anchor": "middle" },
       LABELS[name]));
-    const value = make("text", { x, y: y + 5, class: "flow-value", "text-anchor": "middle" }, "—");
+    const value = make("text", { x, y: house ? y + 14 : y + 5, class: "flow-value",
+      "text-anchor": "middle" }, "—");
     g.append(value);
     svg.append(g);
     const entry = { g, value };
