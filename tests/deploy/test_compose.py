@@ -92,7 +92,8 @@ def test_compose_config_accepts_the_file(env_file: Path | None, tmp_path: Path) 
     env = env_file or tmp_path / "empty.env"
     env.touch()
     result = subprocess.run([*cli, "--project-directory", str(ROOT), "-f", str(COMPOSE),
-                             "--env-file", str(env), "--profile", "grafana", "config", "-q"],
+                             "--env-file", str(env), "--profile", "grafana", "--profile",
+                             "victoriametrics", "config", "-q"],
                             capture_output=True, text=True, check=False, timeout=60)
     assert result.returncode == 0, result.stderr
 
@@ -178,8 +179,17 @@ def test_env_example_sets_every_variable_the_compose_file_reads() -> None:
 
 def test_influxdb_and_grafana_are_optional_and_provisioned() -> None:
     services = compose()["services"]
-    for name in ("influxdb", "grafana"):
-        assert services[name]["profiles"] == ["grafana"]
+    assert services["influxdb"]["profiles"] == ["grafana"]
+    # Grafana comes with either database; VictoriaMetrics alone where InfluxDB 2 has no
+    # image (armv7), and Grafana does not wait for InfluxDB.
+    assert services["grafana"]["profiles"] == ["grafana", "victoriametrics"]
+    assert services["victoriametrics"]["profiles"] == ["victoriametrics"]
+    assert "influxdb" not in services["grafana"]["depends_on"]
+    assert services["grafana"]["environment"]["VICTORIAMETRICS_URL"].endswith(
+        "http://victoriametrics:8428}")
+    assert "-dedup.minScrapeInterval=1ms" in services["victoriametrics"]["command"]
+    assert re.fullmatch(r"victoriametrics/victoria-metrics:v\d+\.\d+\.\d+",
+                        services["victoriametrics"]["image"])
     volumes = services["grafana"]["volumes"]
     assert "./grafana/provisioning:/etc/grafana/provisioning:ro" in volumes
     assert "./grafana/dashboards:/var/lib/grafana/dashboards:ro" in volumes
