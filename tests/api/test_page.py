@@ -104,7 +104,9 @@ def history_has_points(stack: Stack) -> bool:
 @pytest.mark.timeout(300)
 def test_page_live_values_commands_and_history(stack: Stack, browser: Browser) -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="fr-FR")
+    # A browser in another zone than the box: the hours shown are still the box's.
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="fr-FR",
+                                  timezone_id="America/New_York")
     page = context.new_page()
     console = Console(page)
     try:
@@ -172,6 +174,7 @@ def test_page_live_values_commands_and_history(stack: Stack, browser: Browser) -
         page.wait_for_function("() => Number(document.querySelector('#hourly-chart')"
                                ".dataset.hours) > 0", timeout=15_000)
         assert page.locator("[data-compare='production_wh']").count() == 1
+        assert page.locator("#hourly-chart .hb-axis").first.text_content() == "0 h"
         bad = httpx.get(f"{stack.url}/api/energy/hourly", params={"date": "02/12"}, timeout=5)
         assert bad.status_code == 400 and "YYYY-MM-DD" in bad.json()["detail"]
         page.screenshot(path=str(ARTIFACTS / "page.png"), full_page=True)

@@ -28,6 +28,18 @@ function svgEl(tag, attrs, text) {
   return n;
 }
 
+// Hours are the box's local hours (the answer's timezone), whatever the browser's zone.
+function hourOf(answer, start) {
+  try {
+    // formatToParts: "fr-FR" writes a lone hour as "01 h"; only the number is wanted.
+    const parts = new Intl.DateTimeFormat("fr-FR", { hour: "2-digit", hourCycle: "h23",
+      timeZone: answer?.timezone || undefined }).formatToParts(new Date(start * 1000));
+    return parts.find((p) => p.type === "hour")?.value ?? "?";
+  } catch {
+    return String(new Date(start * 1000).getHours()).padStart(2, "0");
+  }
+}
+
 function draw(answer) {
   const box = document.getElementById("hourly-chart");
   if (!box) return;
@@ -44,13 +56,13 @@ function draw(answer) {
       const height = ((H - AXIS) * v) / max;
       const rect = svgEl("rect", { x: i * slot + 1 + j * bar, y: H - AXIS - height,
         width: Math.max(1, bar - 0.5), height, class: `hb hb-${j}` });
-      rect.append(svgEl("title", {}, `${String(new Date(h.start * 1000).getHours()).padStart(2, "0")} h · ${s.label} ${kwh(v)}`));
+      rect.append(svgEl("title", {}, `${hourOf(answer, h.start)} h · ${s.label} ${kwh(v)}`));
       svg.append(rect);
     });
     if (i % 3 === 0) {
       // From the hour's left edge: centred, the first label ran off the picture.
       svg.append(svgEl("text", { x: i * slot + 1, y: H - 3, class: "hb-axis",
-        "text-anchor": "start" }, `${new Date(h.start * 1000).getHours()} h`));
+        "text-anchor": "start" }, `${Number(hourOf(answer, h.start))} h`));
     }
   });
   box.replaceChildren(svg);
@@ -68,12 +80,14 @@ function upTo(answer, key, until) {
 function compare() {
   const box = document.getElementById("hourly-compare");
   if (!box) return;
-  const now = new Date();
-  const startToday = new Date(now.getFullYear(), now.getMonth(), now.getDate()).getTime() / 1000;
-  const elapsed = Date.now() / 1000 - startToday;
+  // The box's day starts at its first hour (local midnight in the box's zone).
+  const startToday = days.today?.hours?.[0]?.start;
+  const startYesterday = days.yesterday?.hours?.[0]?.start;
+  const elapsed = isNum(startToday) ? Date.now() / 1000 - startToday : 0;
   const rows = SERIES.map((s) => {
-    const today = upTo(days.today, s.key, startToday + elapsed);
-    const before = upTo(days.yesterday, s.key, startToday - 86400 + elapsed);
+    const today = isNum(startToday) ? upTo(days.today, s.key, startToday + elapsed) : null;
+    const before = isNum(startYesterday)
+      ? upTo(days.yesterday, s.key, startYesterday + elapsed) : null;
     let delta = "";
     if (isNum(today) && isNum(before) && before > 0) {
       const p = Math.round((100 * (today - before)) / before);
@@ -83,7 +97,8 @@ function compare() {
       el("span", {}, s.label),
       el("span", {}, `${kwh(today)} · hier ${kwh(before)}${delta}`));
   });
-  const hh = `${String(now.getHours()).padStart(2, "0")}:${String(now.getMinutes()).padStart(2, "0")}`;
+  const hh = new Intl.DateTimeFormat("fr-FR", { hour: "2-digit", minute: "2-digit",
+    hourCycle: "h23", timeZone: days.today?.timezone || undefined }).format(new Date());
   box.replaceChildren(el("p", { class: "small muted" },
     `Aujourd'hui jusqu'à ${hh}, comparé à hier jusqu'à la même heure :`),
   el("div", { class: "kv-list" }, ...rows));
