@@ -73,12 +73,18 @@ def resolve_identity(
         base = prefix_base(prefix)
         log.info("service=%s homeassistant unique id base %r (from mqtt.prefix) saved in %s: "
                  "it stays when the prefix changes", service, base, path)
+    # The base before a change stays in the file: a service stopped between saving the new
+    # base and clearing the old topics clears them at its next start (clearing an empty
+    # retained topic again is harmless).
+    kept = saved.get("previous") if isinstance(saved, dict) else None
+    previous = old if old is not None and old != base else (
+        kept if isinstance(kept, str) and kept and kept != base else None)
     if old != base:
         if old is not None:
             log.warning("service=%s homeassistant unique id base %r -> %r: old discovery "
                         "topics cleared, HA makes new devices", service, old, base)
-        save_json(path, {"unique_id_base": base})
-    identity = Identity(base, old if old != base else None)
+        save_json(path, {"unique_id_base": base, "previous": previous})
+    identity = Identity(base, previous)
     _IDENTITIES[(prefix, service)] = identity
     return identity
 

@@ -87,7 +87,10 @@ def test_unique_id_base_is_saved_at_first_start_and_kept(tmp_path: Path) -> None
     assert (moved.base, moved.previous) == ("maison", "old_site")
     assert stale_topic(Topics("new-site", "demo"), "linky", "homeassistant") == (
         "homeassistant/device/old_site_demo_linky/config")
-    assert resolve_identity("Maison", "new-site", "demo", tmp_path).previous is None
+    # A service stopped before it cleared them clears them at its next start too.
+    assert resolve_identity("Maison", "new-site", "demo", tmp_path).previous == "old_site"
+    # Back to the first base: nothing to clear under it, the other one is what is stale.
+    assert resolve_identity("old_site", "new-site", "demo", tmp_path).previous == "maison"
 
 
 ENERGY = {  # docs/HOME-ASSISTANT.md's Energy dashboard recipe: (service, entity name)
