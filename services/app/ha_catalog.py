@@ -65,7 +65,8 @@ def catalog() -> dict[str, dict[str, Any]]:
                                           DISCOVERY, "Chauffe-eau")
     out[topic] = payload
     topic, payload = shedding_discovery(Topics(PREFIX, "shedding"), "linky",
-                                        ["water-heater", "living"], 3, DISCOVERY)
+                                        {"water-heater": "Chauffe-eau",
+                                         "living": "Radiateur séjour"}, 3, DISCOVERY)
     out[topic] = payload
     return out
 

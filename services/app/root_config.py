@@ -7,7 +7,7 @@ the references between sections (``checks``); ``settings_for`` gives one service
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from services.api.config import ApiConfig, ApiInputs, DisplayRef, RelayRef
 from services.app.checks import cross_reference_errors
 from services.automation.config import AutomationConfig
+from services.automation.loads import LoadConfig as AutomationLoad
 from services.core.config import (
     ConfigError,
     GeneralConfig,
@@ -32,6 +33,7 @@ from services.historian.config import HistorianConfig
 from services.inverter.config import InverterConfig
 from services.pulses.config import PulsesConfig
 from services.relays.config import RelaysConfig
+from services.shedding.config import LoadConfig as SheddingLoad
 from services.shedding.config import SheddingConfig
 from services.teleinfo.config import TeleinfoConfig
 from services.temperature.config import TemperatureConfig
@@ -77,6 +79,7 @@ def load_config(
 
 
 T = TypeVar("T")
+L = TypeVar("L", AutomationLoad, SheddingLoad)
 
 
 def shared(config: EnerboxConfig, section: T) -> Settings[T]:
@@ -104,6 +107,13 @@ def api_inputs(config: EnerboxConfig) -> ApiInputs:
     )
 
 
+def _named(config: EnerboxConfig, loads: Sequence[L]) -> list[L]:
+    """Loads without a name take their relay's (what Home Assistant shows)."""
+    names = {r.id: r.name for r in config.relays.relays if r.name}
+    return [load if load.name or load.relay not in names
+            else load.model_copy(update={"name": names[load.relay]}) for load in loads]
+
+
 # Each service's settings, built from the whole configuration.
 SETTINGS: dict[str, Callable[[EnerboxConfig], Settings[Any]]] = {
     "teleinfo": lambda c: shared(c, c.teleinfo),
@@ -112,8 +122,10 @@ SETTINGS: dict[str, Callable[[EnerboxConfig], Settings[Any]]] = {
     "pulses": lambda c: shared(c, c.pulses),
     "temperature": lambda c: shared(c, c.temperature),
     "relays": lambda c: shared(c, c.relays),
-    "shedding": lambda c: shared(c, c.shedding),
-    "automation": lambda c: shared(c, c.automation),
+    "shedding": lambda c: shared(c, c.shedding.model_copy(
+        update={"loads": _named(c, c.shedding.loads)})),
+    "automation": lambda c: shared(c, c.automation.model_copy(
+        update={"loads": tuple(_named(c, c.automation.loads))})),
     "historian": lambda c: shared(c, c.historian),
     "display": lambda c: shared(c, c.display),
     "api": lambda c: shared(c, api_inputs(c)),

@@ -120,6 +120,8 @@ class LoadConfig(Section):
     """A relay the automation steers, and its rules (DESIGN.md's rule order)."""
 
     relay: str = Field(description="Id of the relay (relays section).")
+    name: str | None = Field(None, description="Its name in Home Assistant; default: the "
+                             "relay's name (relays section), else its id.")
     power_w: float | None = Field(None, gt=0, description="Its power when on; needed for "
                                   "surplus routing.")
     power_from: str | None = Field(None, description="A signal of its measured power, else "

@@ -264,8 +264,10 @@ class AutomationService(Service[AutomationConfig]):
     def _discover(self) -> None:
         if self.discovery_prefix is None:
             return
-        for relay in self.relays:
-            topic, payload = automation_discovery(self.bus.topics, relay, self.discovery_prefix)
+        for load in self.cfg.loads:
+            relay = load.relay
+            topic, payload = automation_discovery(self.bus.topics, relay, self.discovery_prefix,
+                                                  load.name)
             announce(self.bus, relay, topic, to_json(payload),
                      self.discovery_prefix)
 

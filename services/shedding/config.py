@@ -14,6 +14,8 @@ class LoadConfig(Section):
     """A load the shedder may switch off, and what it knows about it."""
 
     relay: str = Field(description="Id of the relay (relays service) driving the load.")
+    name: str | None = Field(None, description="Its name in Home Assistant; default: the "
+                             "relay's name (relays section), else its id.")
     priority: int = Field(
         100, description="Lower numbers are shed first and restored last."
     )

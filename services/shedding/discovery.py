@@ -4,7 +4,8 @@ is too old to decide on."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Mapping
 from typing import Any
 
 from services.core.contract import Topics
@@ -25,10 +26,10 @@ def _phase(uid: str, key: str, name: str, state: str, i: int) -> dict[str, Any]:
 
 
 def shedding_discovery(
-    topics: Topics, meter: str, relays: Sequence[str], phases: int, discovery_prefix: str
+    topics: Topics, meter: str, relays: Mapping[str, str], phases: int, discovery_prefix: str
 ) -> tuple[str, dict[str, Any]]:
-    """(topic, payload) of the shedding device's discovery message; ``phases``: how many
-    the meter has (1 or 3)."""
+    """(topic, payload) of the shedding device's discovery message; ``relays``: the loads'
+    relay ids and names; ``phases``: how many the meter has (1 or 3)."""
     state = topics.state(meter)
     uid = object_id(topics, meter)
     comps: dict[str, dict[str, Any]] = {}
@@ -39,7 +40,11 @@ def shedding_discovery(
     comps[f"{uid}_shed"] = {
         "platform": "sensor", "unique_id": f"{uid}_shed", "name": "Charges délestées",
         "state_topic": state, "qos": QOS, "icon": "mdi:transmission-tower-off",
-        "value_template": "{{ value_json.shed | join(', ') if value_json.shed else 'aucune' }}",
+        # The loads by their names (a relay the config does not name: its id).
+        "value_template": "{% set n = " + json.dumps(dict(relays), ensure_ascii=False)
+                          + " %}{% if value_json.shed %}{% for r in value_json.shed %}"
+                          "{{ n.get(r, r) }}{{ ', ' if not loop.last }}{% endfor %}"
+                          "{% else %}aucune{% endif %}",
     }
     comps[f"{uid}_shed_count"] = {
         "platform": "sensor", "unique_id": f"{uid}_shed_count", "name": "Nombre délestées",
@@ -52,11 +57,11 @@ def shedding_discovery(
         "device_class": "problem", "entity_category": "diagnostic",
         "value_template": "{{ 'ON' if value_json.stale else 'OFF' }}",
     }
-    for relay in relays:
+    for relay, name in relays.items():
         # Why a load is shed (or was restored): the flag the relays service obeys.
         key = f"{uid}_reason_{relay.replace('-', '_')}"
         comps[key] = {
-            "platform": "sensor", "unique_id": key, "name": f"Délestage {relay}",
+            "platform": "sensor", "unique_id": key, "name": f"Délestage {name}",
             "state_topic": topics.relay_shed(relay), "qos": QOS,
             "icon": "mdi:transmission-tower-off",
             "value_template": "{{ ('Délesté : ' if value_json.shed else 'Rétabli : ') "

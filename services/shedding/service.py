@@ -108,7 +108,7 @@ class SheddingService(Service[SheddingConfig]):
         if self.discovery_prefix is None or not phases:
             return
         self._phases = phases
-        relays = [load.relay for load in self.cfg.loads]
+        relays = {load.relay: load.name or load.relay for load in self.cfg.loads}
         topic, payload = shedding_discovery(self.bus.topics, self.cfg.meter, relays, phases,
                                             self.discovery_prefix)
         announce(self.bus, self.cfg.meter, topic, to_json(payload), self.discovery_prefix)

@@ -42,3 +42,21 @@ def test_the_api_gets_just_what_it_reads(tmp_path: Path) -> None:
     assert [r.kind for r in inputs.relays] == ["switch", "switch", "fil_pilote", "fil_pilote"]
     assert inputs.history_db == tmp_path / "history.sqlite3"
     assert inputs.tariffs.tariffs == config.historian.tariffs
+
+
+def test_steered_and_shed_loads_take_their_relays_names() -> None:
+    """Home Assistant shows "Automatisme Chauffe-eau", not the relay's id: loads without a
+    name of their own take the relay's (the example names its relays)."""
+    config = load_config(ROOT / "config" / "enerbox.yaml", env={})
+    names = {r.id: r.name for r in config.relays.relays}
+    steered = settings_for("automation", config).section.loads
+    shed = settings_for("shedding", config).section.loads
+    assert steered and shed
+    assert all(load.name == names[load.relay] for load in (*steered, *shed))
+    assert isinstance(steered, tuple)
+    # The file itself is untouched, and a load's own name wins.
+    assert config.automation.loads[0].name is None
+    first, *rest = config.automation.loads
+    own = config.model_copy(update={"automation": config.automation.model_copy(
+        update={"loads": (first.model_copy(update={"name": "Ballon"}), *rest)})})
+    assert settings_for("automation", own).section.loads[0].name == "Ballon"

@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 from paho.mqtt import publish
 
+from services.core.contract import Topics
+from services.shedding.discovery import shedding_discovery
 from tests.conftest import Broker, Watcher
 from tests.shedding.test_service import Harness
 
@@ -40,3 +42,15 @@ def test_shedding_device_announced_with_its_phases_and_again_for_ha(harness: Har
     publish.single(f"{prefix}/ha/status", "online", hostname=harness.broker.host,
                    port=harness.broker.port)
     assert w.wait_for(lambda m: m.topic == msg.topic, after=count).payload == msg.payload
+
+
+def test_loads_are_named_by_their_relays_names() -> None:
+    _, payload = shedding_discovery(Topics("enerbox", "shedding"), "linky",
+                                    {"water-heater": "Chauffe-eau", "x": "x"}, 1,
+                                    "homeassistant")
+    comps = payload["components"].values()
+    assert {"Délestage Chauffe-eau", "Délestage x"} <= {c["name"] for c in comps}
+    shed = next(c for c in comps if c["name"] == "Charges délestées")
+    # HA renders the shed list through this map: names, an unnamed relay's id as is.
+    assert '{"water-heater": "Chauffe-eau", "x": "x"}' in shed["value_template"]
+    assert "n.get(r, r)" in shed["value_template"]
