@@ -204,6 +204,15 @@ SMALL_TARGETS = """() => [...document.querySelectorAll(
   .map((e) => `${e.textContent.trim().slice(0, 20)} ${e.getBoundingClientRect().height}`)"""
 
 
+# Elements of a relay card wider than the card (a label pushed out by its neighbour).
+STICKING_OUT = """() => [...document.querySelectorAll('[data-relay]')].flatMap((card) => {
+  const edge = card.getBoundingClientRect().right + 1;
+  return [...card.querySelectorAll('*')]
+    .filter((e) => e.getClientRects().length && e.getBoundingClientRect().right > edge)
+    .map((e) => `${card.dataset.relay}: ${e.className || e.tagName}`);
+})"""
+
+
 def test_page_on_a_phone(stack: Stack, browser: Browser) -> None:
     context = browser.new_context(viewport={"width": 375, "height": 812}, locale="fr-FR",
                                   is_mobile=True, has_touch=True, device_scale_factor=2)
@@ -231,6 +240,7 @@ def test_page_on_a_phone(stack: Stack, browser: Browser) -> None:
                              " document.querySelector('.table-wrap').clientWidth]")
         assert wrap[0] <= wrap[1], f"the 30-day table scrolls sideways: {wrap}"
         assert page.evaluate(SMALL_TARGETS) == []
+        assert page.evaluate(STICKING_OUT) == []
         # The tiles, cards and charts kept their room while the live data came in.
         assert page.evaluate("window.__cls") < 0.1
         assert page.evaluate("window.__banner") is False
