@@ -76,11 +76,19 @@ faults: venv system-deps
 # Every HA discovery component the services publish, validated by Home Assistant's own MQTT
 # schemas (HA 2024.3.3, the newest on Python 3.11, in its own venv; not part of make test).
 HA_VENV ?= /tmp/havenv
+# Python 3.13 (pyenv) runs HA 2025.4.4, the newest on 3.13.0, with device-based discovery;
+# without it, HA 2024.3.3 on Python 3.11 checks each component alone.
+PY313 ?= $(wildcard /root/.pyenv/versions/3.13.*/bin/python)
+HA13_VENV ?= /tmp/ha13
 ha-check: venv
 	[ -x $(HA_VENV)/bin/python ] || { $(PYTHON) -m venv $(HA_VENV) && \
 	  $(HA_VENV)/bin/pip install -q homeassistant==2024.3.3; }
 	$(BIN)/python -m services.app.ha_catalog > $(HA_VENV)/enerbox-catalog.json
 	$(HA_VENV)/bin/python tools/ha_check.py $(HA_VENV)/enerbox-catalog.json
+	if [ -n "$(PY313)" ]; then \
+	  [ -x $(HA13_VENV)/bin/python ] || { $(firstword $(PY313)) -m venv $(HA13_VENV) && \
+	    $(HA13_VENV)/bin/pip install -q homeassistant==2025.4.4 paho-mqtt==2.1.0; } && \
+	  $(HA13_VENV)/bin/python tools/ha_check.py $(HA_VENV)/enerbox-catalog.json; fi
 
 run: run-venv run-deps
 	$(BIN)/enerbox sim stack
