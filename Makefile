@@ -7,7 +7,7 @@ RUN_STAMP := $(VENV)/.installed-run
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT    := DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get
 
-.PHONY: run test lint bench faults ha-check venv run-venv run-deps system-deps install clean
+.PHONY: run test lint bench faults ha-check ha-run venv run-venv run-deps system-deps install clean
 
 # Two stamps in one venv: `make run` needs the runtime dependencies only (RUN_STAMP);
 # `make test` adds the test tools (STAMP), which also satisfies `make run` (no reinstall).
@@ -89,6 +89,12 @@ ha-check: venv
 	  [ -x $(HA13_VENV)/bin/python ] || { $(firstword $(PY313)) -m venv $(HA13_VENV) && \
 	    $(HA13_VENV)/bin/pip install -q homeassistant==2025.4.4 paho-mqtt==2.1.0; } && \
 	  $(HA13_VENV)/bin/python tools/ha_check.py $(HA_VENV)/enerbox-catalog.json; fi
+
+# A real HA (the Python 3.13 venv of ha-check) against `enerbox sim stack`: devices, entities,
+# discovery errors in its log, a few states (about 3 minutes).
+ha-run: ha-check
+	@[ -x $(HA13_VENV)/bin/hass ] || { echo "make ha-run needs Python 3.13 (pyenv) for HA 2025.4.4"; exit 1; }
+	$(BIN)/python tools/ha_run.py --ha-venv $(HA13_VENV)
 
 run: run-venv run-deps
 	$(BIN)/enerbox sim stack
