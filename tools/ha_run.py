@@ -98,6 +98,11 @@ async def async_setup(hass, config):
 '''
 
 
+# hass without its Python version check, for --ignore-python-version.
+SKIP_PYTHON_CHECK = ("import sys, homeassistant.__main__ as m; m.validate_python = lambda: None; "
+                     "sys.exit(m.main())")
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -209,6 +214,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ha-venv", default="/tmp/ha13", type=Path)  # noqa: S108
     parser.add_argument("--workdir", default="/tmp/ha-run", type=Path)  # noqa: S108
+    parser.add_argument("--ignore-python-version", action="store_true",
+                        help="start an HA that refuses this Python's patch version (e.g. "
+                             "2026.2 on 3.13.0, installed with pip --ignore-requires-python)")
     args = parser.parse_args()
     work: Path = args.workdir
     config_dir, run_dir = work / "ha", work / "stack"
@@ -234,8 +242,11 @@ def main() -> int:
                 return 1
             time.sleep(0.2)
         log = config_dir / "home-assistant.log"
+        hass_cmd: list[str | Path] = [args.ha_venv / "bin" / "hass"]
+        if args.ignore_python_version:  # HA 2025.5+ wants 3.13.2; pyenv has 3.13.0
+            hass_cmd = [ha_python, "-c", SKIP_PYTHON_CHECK]
         hass = subprocess.Popen(
-            [args.ha_venv / "bin" / "hass", "-c", str(config_dir), "--log-file", str(log)],
+            [*hass_cmd, "-c", str(config_dir), "--log-file", str(log)],
             start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         retained = collect("127.0.0.1", broker)
         stack_json = work / "stack-discovery.json"
