@@ -8,6 +8,7 @@ from typing import Any
 
 from services.core.contract import ORDERS, Topics
 from services.core.discovery import QOS, device_config, object_id
+from services.core.shed_words import jinja_french
 from services.relays.config import RelayConfig
 
 # Mode "on" is the user's manual "always on": HA shows it as such.
@@ -76,7 +77,8 @@ def relay_discovery(
         "platform": "sensor", "unique_id": f"{uid}_shed_reason", "name": "Raison du délestage",
         **sensor, "icon": "mdi:transmission-tower-off",
         # Not shed: no reason, shown as unknown.
-        "value_template": "{{ value_json.shed_reason if value_json.shed_reason is defined "
+        "value_template": "{{ " + jinja_french("value_json.shed_reason")
+                          + " if value_json.shed_reason is defined "
                           "and value_json.shed_reason else None }}",
     }
     comps[f"{uid}_readback"] = {

@@ -10,6 +10,7 @@ from typing import Any
 
 from services.core.contract import Topics
 from services.core.discovery import QOS, device_config, object_id
+from services.core.shed_words import jinja_french
 
 PHASES = ("L1", "L2", "L3")
 
@@ -64,8 +65,8 @@ def shedding_discovery(
             "platform": "sensor", "unique_id": key, "name": f"Délestage {name}",
             "state_topic": topics.relay_shed(relay), "qos": QOS,
             "icon": "mdi:transmission-tower-off",
-            "value_template": "{{ ('Délesté : ' if value_json.shed else 'Rétabli : ') "
-                              "~ value_json.reason }}",
+            "value_template": "{{ ('Délesté : ' if value_json.shed else 'Rétabli : ') ~ ("
+                              + jinja_french("value_json.reason") + ") }}",
         }
     topic, payload = device_config(
         topics=topics, device=meter,

@@ -183,11 +183,11 @@ def main(port: int = 1883, run_dir: Path = RUN_DIR, single_process: bool = False
             "ENERBOX_MQTT__HOST": "127.0.0.1",
             "ENERBOX_MQTT__PORT": str(port),
             "ENERBOX_TELEINFO__METERS": json.dumps(
-                [{"id": "linky", "name": "Linky (simulated)", "port": str(sim_dir / "tic0")}]
+                [{"id": "linky", "name": "Linky (simulé)", "port": str(sim_dir / "tic0")}]
             ),
             "ENERBOX_VEDIRECT__PORTS": json.dumps([
-                {"port": str(sim_dir / "vedirect0"), "name": "SmartShunt (simulated)"},
-                {"port": str(sim_dir / "vedirect1"), "name": "SmartSolar (simulated)"},
+                {"port": str(sim_dir / "vedirect0"), "name": "SmartShunt (simulé)"},
+                {"port": str(sim_dir / "vedirect1"), "name": "SmartSolar (simulé)"},
             ]),
             "ENERBOX_TEMPERATURE__ROOT": str(sim_dir / "w1"),
             # The dummy screen's frames next to the logs (the api serves them from there).
