@@ -19,7 +19,7 @@ def test_no_server_error(stack: Stack, tmp_path: Path) -> None:
     result = subprocess.run(
         [str(Path(sys.executable).parent / "schemathesis"), "run",
          f"{stack.url}/openapi.json", "--checks", "not_a_server_error,response_schema_conformance",
-         "--max-examples", "25", "--max-time", "30",
+         "--max-examples", "25", "--max-time", "15",
          "--header", f"Authorization: Bearer {stack.token}",
          "--request-timeout", "15", "--no-color"],
         capture_output=True, text=True, timeout=600, cwd=tmp_path, check=False,

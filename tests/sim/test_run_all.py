@@ -63,19 +63,19 @@ def test_single_process_stack_stays_online_while_devices_publish(tmp_path: Path)
             seen = dict(counts)
 
         def steady() -> bool:
-            # Ten more states from the meter and from each Victron device, all online.
+            # Five more states from the meter and from each Victron device, all online.
             with lock:
                 devices = [t for t in counts if t.split("/")[1] in ("teleinfo", "vedirect")]
                 more = [counts[t] - seen.get(t, 0) for t in devices]
                 online = all(v == "online" for v in status.values())
             assert online, status
-            return len(devices) == 3 and min(more) >= 10
+            return len(devices) == 3 and min(more) >= 5
 
         def steady_and_running() -> bool:
             assert stack.poll() is None, "the stack exited"
             return steady()
 
-        wait_until(steady_and_running, 120, f"not ten states of each device: {counts}")
+        wait_until(steady_and_running, 120, f"not five states of each device: {counts}")
         with lock:
             assert all(v == "online" for v in status.values()), status
             fresh = {t for t, at in states.items() if time.monotonic() - at < 10}
