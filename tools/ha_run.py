@@ -19,7 +19,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -27,7 +26,10 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
 from ha_collect import collect  # type: ignore[import-not-found, unused-ignore]
+
+from faults.procs import free_port, listening  # the fault run's: one copy of each
 
 ROOT = Path(__file__).resolve().parent.parent
 QUIET_S = 30  # no new HA entity for this long: every discovery message processed
@@ -101,21 +103,6 @@ async def async_setup(hass, config):
 # hass without its Python version check, for --ignore-python-version.
 SKIP_PYTHON_CHECK = ("import sys, homeassistant.__main__ as m; m.validate_python = lambda: None; "
                      "sys.exit(m.main())")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def listening(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.3):
-            return True
-    except OSError:
-        return False
 
 
 def write_config(config_dir: Path, broker_port: int, http_port: int) -> None:
