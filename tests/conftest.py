@@ -57,7 +57,7 @@ def wait_until(check: Callable[[], object], timeout: float = 30.0, what: str = "
     deadline = time.monotonic() + timeout
     while not check():
         assert time.monotonic() < deadline, what or "condition not met in time"
-        time.sleep(0.02)
+        time.sleep(0.02)  # the poll interval of a condition wait, not a fixed delay
 
 
 def free_port() -> int:

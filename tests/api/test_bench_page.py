@@ -22,10 +22,14 @@ def test_a_stack_that_exited_is_reported_with_its_logs(tmp_path: Path) -> None:
 
 
 def test_an_api_that_never_answers_fails(tmp_path: Path) -> None:
-    stack = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    # A stack that runs and never serves: it waits on its stdin until the test kills it.
+    stack = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"],
+                             stdin=subprocess.PIPE)
     try:
         with pytest.raises(StackDownError, match="never answered"):
             wait_healthy(f"http://127.0.0.1:{free_port()}/", stack, tmp_path, timeout=1.0)
     finally:
         stack.kill()
         stack.wait(10)
+        if stack.stdin is not None:
+            stack.stdin.close()
